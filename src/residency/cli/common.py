@@ -1,0 +1,101 @@
+"""Shared CLI plumbing: options, the error boundary and the exit-code mapping."""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import sys
+from collections.abc import Callable
+from enum import IntEnum
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from residency.errors import ResidencyError
+from residency.model import Report, Severity
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class ExitCode(IntEnum):
+    CLEAN = 0
+    FINDINGS = 1
+    ERROR = 2
+
+
+FAIL_ON = ("error", "warning", "info", "never")
+
+
+def exit_code(report: Report, fail_on: str) -> ExitCode:
+    """0 when nothing (unwaived) is at or above the threshold, 1 otherwise."""
+    if fail_on == "never":
+        return ExitCode.CLEAN
+    threshold = Severity(fail_on).rank
+    worst = report.max_severity()
+    return ExitCode.FINDINGS if worst is not None and worst.rank >= threshold else ExitCode.CLEAN
+
+
+def guarded(func: F) -> F:
+    """Turn any ResidencyError into one line on stderr and exit 2 (never a traceback)."""
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except ResidencyError as exc:
+            click.echo(f"residency: error: {exc}", err=True)
+            sys.exit(ExitCode.ERROR)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def parse_date(_ctx: click.Context, _param: click.Parameter, value: str | None) -> dt.date:
+    if value is None:
+        return dt.date.today()
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a date (YYYY-MM-DD)") from None
+
+
+def write_output(text: str, output: Path | None) -> None:
+    """Print, or write to a file; refuse to overwrite a directory, never half-write."""
+    if output is None:
+        click.echo(text, nl=False)
+        return
+    tmp = output.with_name(output.name + ".tmp")
+    try:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        tmp.write_text(text, encoding="utf-8")
+        tmp.replace(output)
+    except OSError as exc:
+        raise ResidencyError(f"{output}: cannot write: {exc.strerror}") from None
+
+
+def policy_options(func: F) -> F:
+    return click.option(
+        "--policies", "policies", type=click.Path(path_type=Path, file_okay=False),
+        default=None, help="Policy pack directory (default: the shipped pack, or "
+        "$RESIDENCY_POLICIES).",
+    )(func)
+
+
+def eval_options(func: F) -> F:
+    """Options every evaluating command shares (check, scan, gate)."""
+    from residency.formats import FORMATS
+
+    func = click.option("--fail-on", type=click.Choice(FAIL_ON), default="error",
+                        show_default=True, help="Lowest severity that makes the exit code 1.")(func)
+    func = click.option("--output", "-o", type=click.Path(path_type=Path, dir_okay=False),
+                        default=None, help="Write the report here instead of stdout.")(func)
+    func = click.option("--format", "fmt", type=click.Choice(tuple(FORMATS)), default="text",
+                        show_default=True)(func)
+    func = click.option("--assume-invalid", multiple=True, metavar="ID",
+                        help="Treat this adequacy decision or instrument as revoked "
+                        "(what-if; repeatable).")(func)
+    func = click.option("--as-of", callback=parse_date, default=None, metavar="DATE",
+                        help="Evaluate the law on this date (default: today).")(func)
+    func = click.option("--map", "map_path", type=click.Path(path_type=Path, dir_okay=False),
+                        default=Path("residency.yaml"), show_default=True,
+                        help="The declared data map (YAML or JSON).")(func)
+    return policy_options(func)

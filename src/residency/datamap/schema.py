@@ -1,0 +1,115 @@
+"""Schema of the declared data map (`residency.yaml` / `.json`): the public contract.
+
+Extend it, never rename a key. Validation is strict (unknown keys are errors) so a typo
+cannot silently drop a safeguard.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class PartyIn(_Strict):
+    id: str = Field(min_length=1)
+    name: str
+    country: str
+    certifications: list[str] = []
+    subject_to: list[str] = []
+    group: str | None = None
+
+
+class LocationIn(_Strict):
+    country: str | None = None
+    countries: list[str] | None = None
+    provider: str | None = None
+    region: str | None = None
+    regions: list[str] | None = None
+
+    @model_validator(mode="after")
+    def _one_form(self) -> LocationIn:
+        explicit = self.country is not None or self.countries is not None
+        cloud = self.provider is not None or self.region is not None or self.regions is not None
+        if explicit == cloud:
+            raise ValueError(
+                "give either country/countries or provider with region/regions"
+            )
+        if cloud and (self.provider is None or (self.region is None and not self.regions)):
+            raise ValueError("a cloud location needs both provider and region")
+        if self.country is not None and self.countries is not None:
+            raise ValueError("give country or countries, not both")
+        return self
+
+
+class SystemIn(_Strict):
+    id: str = Field(min_length=1)
+    party: str
+    role: Literal["controller", "processor"]
+    location: LocationIn
+    data_categories: list[str] = []
+    access_from: list[str] = []
+    regimes: list[str] = []
+    name: str | None = None
+    description: str | None = None
+
+
+class TiaIn(_Strict):
+    ref: str
+    date: dt.date | None = None
+
+
+class SafeguardIn(_Strict):
+    type: str
+    instrument: str | None = None
+    module: int | None = None
+    signed: dt.date | None = None
+    expires: dt.date | None = None
+    article: str | None = None
+    ref: str | None = None
+    approved_by: str | None = None
+    approved: dt.date | None = None
+    tia: TiaIn | None = None
+
+
+class FlowIn(_Strict):
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+    id: str = Field(min_length=1)
+    source: str = Field(alias="from")
+    target: str = Field(alias="to")
+    data_categories: list[str] = []
+    recurring: bool = True
+    safeguards: list[SafeguardIn] = []
+    purpose: str | None = None
+
+
+class ResidencyRuleIn(_Strict):
+    id: str | None = None
+    data_categories: list[str] = Field(min_length=1)
+    allowed: list[str] = Field(min_length=1)
+    include_remote_access: bool = True
+
+
+class ClassificationValueIn(_Strict):
+    data_categories: list[str] = []
+    fed_by: str | None = None
+
+
+class ClassificationIn(_Strict):
+    tag: str = "data-classification"
+    values: dict[str, ClassificationValueIn] = {}
+
+
+class DataMapIn(_Strict):
+    version: Literal[1]
+    parties: list[PartyIn] = []
+    systems: list[SystemIn] = []
+    flows: list[FlowIn] = []
+    residency: list[ResidencyRuleIn] = []
+    classification: ClassificationIn = ClassificationIn()

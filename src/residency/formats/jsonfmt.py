@@ -1,0 +1,95 @@
+"""JSON: a documented, versioned document (schema in `report.schema.json`)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from residency.formats.interface import Formatter
+from residency.model import Finding, Report, Transfer
+
+SCHEMA_VERSION = 1
+
+
+def report_to_dict(report: Report) -> dict[str, Any]:
+    """The stable JSON shape; bump SCHEMA_VERSION on any incompatible change."""
+    resolved = dict(report.resolved)
+    return {
+        "schema": "https://github.com/residency/residency/report.schema.json",
+        "schema_version": SCHEMA_VERSION,
+        "as_of": report.as_of.isoformat(),
+        "policy_pack": {
+            "name": report.pack.name,
+            "version": report.pack.version,
+            "last_checked": report.pack.last_checked.isoformat(),
+            "digest": report.pack.digest,
+        },
+        "map": {"source": report.map_source, "digest": report.map_digest},
+        "assumed_invalid": list(report.assumed_invalid),
+        "summary": report.counts(),
+        "systems": [
+            {
+                "id": s.id,
+                "party": s.party,
+                "role": s.role.value,
+                "location": s.location.describe(),
+                "countries": sorted(resolved[s.id].countries) if s.id in resolved else [],
+                "any_country": resolved[s.id].any_country if s.id in resolved else True,
+                "access_from": sorted(s.access_from),
+                "data_categories": sorted(s.data_categories),
+                "origin": s.origin.value,
+                "resource_id": s.resource_id,
+            }
+            for s in report.systems
+        ],
+        "transfers": [transfer_to_dict(t) for t in report.transfers],
+        "findings": [finding_to_dict(f) for f in report.findings],
+        "coverage_gaps": [
+            {"provider": g.provider, "scope": g.scope, "reason": g.reason} for g in report.gaps
+        ],
+    }
+
+
+def transfer_to_dict(t: Transfer) -> dict[str, Any]:
+    return {
+        "flow": t.flow,
+        "regime": t.regime,
+        "exporter": t.exporter,
+        "importer": t.importer,
+        "exporter_party": t.exporter_party,
+        "importer_party": t.importer_party,
+        "countries": list(t.countries),
+        "data_categories": list(t.data_categories),
+        "onward": t.onward,
+        "recurring": t.recurring,
+        "same_entity": t.same_entity,
+        "lawful": t.lawful,
+        "bases": [
+            {"country": c, "kind": b.kind, "reference": b.reference, "source": b.source}
+            for c, b in t.bases
+        ],
+    }
+
+
+def finding_to_dict(f: Finding) -> dict[str, Any]:
+    return {
+        "rule": f.rule,
+        "severity": f.severity.value,
+        "subject": f.subject,
+        "subject_kind": f.subject_kind,
+        "regime": f.regime,
+        "countries": list(f.countries),
+        "instrument": f.instrument,
+        "message": f.message,
+        "hint": f.hint,
+        "waived": f.waived,
+        "waiver_reason": f.waiver_reason,
+        "fingerprint": f.fingerprint,
+    }
+
+
+class JsonFormatter(Formatter):
+    suffix = ".json"
+
+    def render(self, report: Report) -> str:
+        return json.dumps(report_to_dict(report), indent=2, ensure_ascii=False) + "\n"

@@ -1,0 +1,318 @@
+"""The domain model shared by every pipeline stage.
+
+Frozen, slotted dataclasses and enums only: nothing here imports another part of
+`residency`, and nothing is mutated after construction (see docs/architecture.md).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+
+class Role(StrEnum):
+    """The role a party plays for the data a system holds (GDPR Art. 4(7)/(8))."""
+
+    CONTROLLER = "controller"
+    PROCESSOR = "processor"
+
+
+class Severity(StrEnum):
+    """Finding severity; ordered so thresholds can compare."""
+
+    INFO = "info"
+    WARNING = "warning"
+    ERROR = "error"
+
+    @property
+    def rank(self) -> int:
+        return _SEVERITY_RANK[self]
+
+
+_SEVERITY_RANK = {Severity.INFO: 0, Severity.WARNING: 1, Severity.ERROR: 2}
+
+
+class Origin(StrEnum):
+    """Where a system or flow came from: the declared map or a collector."""
+
+    DECLARED = "declared"
+    COLLECTED = "collected"
+    PLANNED = "planned"
+
+
+ANY_COUNTRY = "*"
+"""Country-set marker for a location that may be anywhere (e.g. Azure `global`)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Location:
+    """Where data is stored, as declared or reported.
+
+    Either explicit `countries`, or a cloud `provider` with one or more `regions`
+    (several for custom dual-regions); the policy pack resolves regions to countries.
+    """
+
+    countries: frozenset[str] = frozenset()
+    provider: str | None = None
+    regions: tuple[str, ...] = ()
+    unknown_reason: str | None = None  # e.g. "region unknown until apply"
+
+    def describe(self) -> str:
+        if self.provider:
+            return f"{self.provider}:{'+'.join(self.regions) or '?'}"
+        return ",".join(sorted(self.countries)) or "?"
+
+
+@dataclass(frozen=True, slots=True)
+class ResolvedLocation:
+    """A location resolved to countries; `unresolved` says why it could not be."""
+
+    countries: frozenset[str]
+    any_country: bool = False
+    unresolved: str | None = None
+
+    @property
+    def known(self) -> bool:
+        return self.unresolved is None
+
+
+@dataclass(frozen=True, slots=True)
+class Party:
+    """A legal entity: controller, processor or sub-processor."""
+
+    id: str
+    name: str
+    country: str
+    certifications: frozenset[str] = frozenset()
+    subject_to: frozenset[str] = frozenset()
+    group: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Tia:
+    """A reference to a documented transfer-impact assessment."""
+
+    ref: str
+    date: dt.date | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Safeguard:
+    """A transfer tool a flow relies on, as written in the map.
+
+    Kept permissive on purpose: a safeguard missing a module or date is judged
+    by the engine (RES-T005), not rejected at load, so the gap is reported.
+    """
+
+    type: str
+    instrument: str | None = None
+    module: int | None = None
+    signed: dt.date | None = None
+    expires: dt.date | None = None
+    article: str | None = None
+    ref: str | None = None
+    approved_by: str | None = None
+    approved: dt.date | None = None
+    tia: Tia | None = None
+
+    def label(self) -> str:
+        parts = [self.type]
+        if self.instrument:
+            parts.append(self.instrument)
+        if self.module is not None:
+            parts.append(f"module {self.module}")
+        if self.article:
+            parts.append(f"Art. {self.article}")
+        if self.ref:
+            parts.append(self.ref)
+        return " ".join(parts)
+
+
+@dataclass(frozen=True, slots=True)
+class System:
+    """A place personal data lives: a declared system or a collected cloud resource."""
+
+    id: str
+    party: str
+    role: Role
+    location: Location
+    data_categories: frozenset[str] = frozenset()
+    access_from: frozenset[str] = frozenset()
+    regimes: frozenset[str] = frozenset()
+    origin: Origin = Origin.DECLARED
+    classified: bool = True
+    name: str | None = None
+    resource_id: str | None = None
+    account: str | None = None
+    tags: tuple[tuple[str, str], ...] = ()
+    source_file: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Flow:
+    """Data moving from one system to another (declared, replicated or planned)."""
+
+    id: str
+    source: str
+    target: str
+    data_categories: frozenset[str] = frozenset()
+    recurring: bool = True
+    safeguards: tuple[Safeguard, ...] = ()
+    purpose: str | None = None
+    origin: Origin = Origin.DECLARED
+    kind: str = "transfer"
+
+
+@dataclass(frozen=True, slots=True)
+class ResidencyRule:
+    """An organisation's own rule: these categories may only live in these places."""
+
+    data_categories: frozenset[str]
+    allowed: tuple[str, ...]
+    include_remote_access: bool = True
+    id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ClassificationValue:
+    data_categories: frozenset[str]
+    fed_by: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Classification:
+    """How collected resources join the map: a tag/label key and its values."""
+
+    tag: str = "data-classification"
+    values: tuple[tuple[str, ClassificationValue], ...] = ()
+
+    def lookup(self, value: str) -> ClassificationValue | None:
+        for key, item in self.values:
+            if key == value:
+                return item
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class DataMap:
+    """The declared data map: parties, systems, flows and the organisation's rules."""
+
+    parties: tuple[Party, ...]
+    systems: tuple[System, ...]
+    flows: tuple[Flow, ...]
+    residency: tuple[ResidencyRule, ...] = ()
+    classification: Classification = field(default_factory=Classification)
+    source: str | None = None
+    digest: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CoverageGap:
+    """A scope a collector could not read: reported, and turned into RES-S001."""
+
+    provider: str
+    scope: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Inventory:
+    """What a collector or plan reader found: systems, flows between them, gaps."""
+
+    systems: tuple[System, ...] = ()
+    flows: tuple[Flow, ...] = ()
+    gaps: tuple[CoverageGap, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Basis:
+    """What a transfer to one country relies on."""
+
+    kind: str  # adequacy | safeguard | derogation | none
+    reference: str | None = None
+    source: str | None = None
+    detail: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Transfer:
+    """A Chapter V transfer (or same-entity processing) found on one flow for one regime."""
+
+    flow: str
+    regime: str
+    exporter: str
+    importer: str
+    exporter_party: str
+    importer_party: str
+    countries: tuple[str, ...]
+    bases: tuple[tuple[str, Basis], ...]
+    data_categories: tuple[str, ...]
+    onward: bool
+    recurring: bool
+    same_entity: bool = False
+
+    @property
+    def lawful(self) -> bool:
+        return self.same_entity or all(b.kind != "none" for _, b in self.bases)
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """One rule outcome, naming what, where, under which regime and what to do."""
+
+    rule: str
+    severity: Severity
+    message: str
+    subject: str
+    subject_kind: str  # flow | system | location | scope
+    regime: str | None = None
+    countries: tuple[str, ...] = ()
+    instrument: str | None = None
+    hint: str | None = None
+    waived: bool = False
+    waiver_reason: str | None = None
+
+    @property
+    def fingerprint(self) -> str:
+        """Stable identity across runs and orderings (for baselines and diffs)."""
+        parts = [self.rule, self.subject_kind, self.subject, self.regime or ""]
+        key = "|".join([*parts, ",".join(self.countries)])
+        return hashlib.sha256(key.encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True, slots=True)
+class PackInfo:
+    name: str
+    version: str
+    last_checked: dt.date
+    digest: str
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    """The finished result every formatter renders; nothing downstream sees the engine."""
+
+    as_of: dt.date
+    pack: PackInfo
+    systems: tuple[System, ...]
+    resolved: tuple[tuple[str, ResolvedLocation], ...]
+    flows: tuple[Flow, ...]
+    transfers: tuple[Transfer, ...]
+    findings: tuple[Finding, ...]
+    gaps: tuple[CoverageGap, ...] = ()
+    assumed_invalid: tuple[str, ...] = ()
+    map_source: str | None = None
+    map_digest: str | None = None
+
+    def max_severity(self, include_waived: bool = False) -> Severity | None:
+        ranked = [f.severity for f in self.findings if include_waived or not f.waived]
+        return max(ranked, key=lambda s: s.rank) if ranked else None
+
+    def counts(self) -> dict[str, int]:
+        out = {s.value: 0 for s in Severity}
+        for f in self.findings:
+            if not f.waived:
+                out[f.severity.value] += 1
+        return out

@@ -1,0 +1,350 @@
+"""Load and query a policy pack: regimes, adequacy decisions, instruments, region tables.
+
+`PolicyPack.load(dir)` validates every file and every cross-reference, so the engine can
+trust what it asks. A bad pack is a `PolicyError` naming the file and the key (exit 2).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from residency._io import read_document, validate
+from residency.errors import PolicyError
+from residency.model import ANY_COUNTRY, Location, PackInfo, Party, ResolvedLocation
+from residency.policy.schema import (
+    AdequacyDecision,
+    AdequacyFile,
+    CountriesFile,
+    CountryGroupsFile,
+    Instrument,
+    InstrumentsFile,
+    PackMeta,
+    ProvidersFile,
+    RegimesFile,
+    RegionsFile,
+    Scope,
+)
+
+PACK_FILES = (
+    "pack.yaml",
+    "countries.yaml",
+    "country_groups.yaml",
+    "regimes.yaml",
+    "adequacy.yaml",
+    "instruments.yaml",
+    "providers.yaml",
+)
+
+
+def default_policies_dir() -> Path:
+    """`$RESIDENCY_POLICIES`, else the pack shipped inside the package."""
+    env = os.environ.get("RESIDENCY_POLICIES")
+    if env:
+        return Path(env)
+    return Path(__file__).resolve().parent.parent / "_policies"
+
+
+def normalise_region(name: str) -> str:
+    """Provider APIs spell regions `EUROPE-WEST3`, `West Europe`, `eu-west-1`: one key."""
+    return name.strip().lower().replace(" ", "")
+
+
+@dataclass(frozen=True, slots=True)
+class RegionTable:
+    provider: str
+    locations: dict[str, frozenset[str] | None]  # None = may be anywhere
+    members: dict[str, tuple[str, ...]]
+    aliases: dict[str, str]
+    pairs: dict[str, str]
+
+    def canonical(self, region: str) -> str | None:
+        key = normalise_region(region)
+        key = self.aliases.get(key, key)
+        return key if key in self.locations else None
+
+
+@dataclass(frozen=True, slots=True)
+class AdequacyOutcome:
+    """Result of asking whether a country is adequate for an importer on a date."""
+
+    decision: AdequacyDecision | None  # the decision that covers the importer
+    out_of_scope: AdequacyDecision | None  # a decision exists but the importer is outside it
+
+
+class PolicyPack:
+    """A validated, queryable policy pack (immutable after load)."""
+
+    def __init__(
+        self,
+        root: Path,
+        meta: PackMeta,
+        countries: CountriesFile,
+        groups: CountryGroupsFile,
+        regimes: RegimesFile,
+        adequacy: AdequacyFile,
+        instruments: InstrumentsFile,
+        providers: ProvidersFile,
+        regions: dict[str, RegionTable],
+        digest: str,
+    ) -> None:
+        self.root = root
+        self.meta = meta
+        self._countries = countries
+        self._groups = {k: frozenset(v.countries) for k, v in groups.groups.items()}
+        self.group_names = tuple(groups.groups)
+        self.regimes = regimes.regimes
+        self.scopes: dict[str, Scope] = adequacy.scopes
+        self.decisions: tuple[AdequacyDecision, ...] = tuple(adequacy.decisions)
+        self.instruments: tuple[Instrument, ...] = tuple(instruments.instruments)
+        self.providers = providers.providers
+        self.regions = regions
+        self.info = PackInfo(meta.name, meta.version, meta.last_checked, digest)
+        self._by_country: dict[tuple[str, str], list[AdequacyDecision]] = {}
+        for dec in self.decisions:
+            for country in self.expand([dec.country]):
+                self._by_country.setdefault((dec.regime, country), []).append(dec)
+        self._area = {
+            rid: self.expand(reg.free_flow_area) for rid, reg in self.regimes.items()
+        }
+        self._applies = {rid: self.expand(reg.applies_in) for rid, reg in self.regimes.items()}
+
+    # ------------------------------------------------------------------ loading
+    @classmethod
+    def load(cls, root: Path | None = None) -> PolicyPack:
+        root = root or default_policies_dir()
+        if not root.is_dir():
+            raise PolicyError(str(root), None, "policy pack directory not found")
+        hasher = hashlib.sha256()
+        docs: dict[str, Any] = {}
+        for name in PACK_FILES:
+            path = root / name
+            docs[name] = read_document(path, PolicyError)
+            hasher.update(name.encode() + path.read_bytes())
+        meta = validate(PackMeta, docs["pack.yaml"], root / "pack.yaml", PolicyError)
+        countries = validate(
+            CountriesFile, docs["countries.yaml"], root / "countries.yaml", PolicyError
+        )
+        groups = validate(
+            CountryGroupsFile,
+            docs["country_groups.yaml"],
+            root / "country_groups.yaml",
+            PolicyError,
+        )
+        regimes = validate(RegimesFile, docs["regimes.yaml"], root / "regimes.yaml", PolicyError)
+        adequacy = validate(
+            AdequacyFile, docs["adequacy.yaml"], root / "adequacy.yaml", PolicyError
+        )
+        instruments = validate(
+            InstrumentsFile, docs["instruments.yaml"], root / "instruments.yaml", PolicyError
+        )
+        providers = validate(
+            ProvidersFile, docs["providers.yaml"], root / "providers.yaml", PolicyError
+        )
+        regions: dict[str, RegionTable] = {}
+        region_dir = root / "regions"
+        for path in sorted(region_dir.glob("*.yaml")) if region_dir.is_dir() else []:
+            raw = read_document(path, PolicyError)
+            hasher.update(path.name.encode() + path.read_bytes())
+            table = validate(RegionsFile, raw, path, PolicyError)
+            regions[table.provider] = _region_table(table, path)
+        pack = cls(
+            root,
+            meta,
+            countries,
+            groups,
+            regimes,
+            adequacy,
+            instruments,
+            providers,
+            regions,
+            hasher.hexdigest()[:16],
+        )
+        pack._check_references()
+        return pack
+
+    def _check_references(self) -> None:
+        """Cross-file consistency: every id a file uses is defined somewhere."""
+        known = self.known_places
+        for gid, members in self._groups.items():
+            for c in members:
+                if c not in known:
+                    path = str(self.root / "country_groups.yaml")
+                    raise PolicyError(path, f"groups.{gid}", f"unknown country {c}")
+        for rid, reg in self.regimes.items():
+            for c in [*reg.applies_in, *reg.free_flow_area]:
+                if c not in known and c not in self._groups:
+                    raise PolicyError(
+                        str(self.root / "regimes.yaml"), f"regimes.{rid}", f"unknown country {c}"
+                    )
+        seen: set[str] = set()
+        for i, dec in enumerate(self.decisions):
+            key = f"decisions[{i}](id={dec.id})"
+            path = str(self.root / "adequacy.yaml")
+            if dec.id in seen:
+                raise PolicyError(path, key, "duplicate decision id")
+            seen.add(dec.id)
+            if dec.regime not in self.regimes:
+                raise PolicyError(path, f"{key}.regime", f"unknown regime {dec.regime}")
+            if dec.scope not in self.scopes:
+                raise PolicyError(path, f"{key}.scope", f"unknown scope {dec.scope}")
+            if dec.country not in known and dec.country not in self._groups:
+                raise PolicyError(path, f"{key}.country", f"unknown country {dec.country}")
+            if dec.status != "in_force" and dec.ended is None:
+                raise PolicyError(path, f"{key}.ended", f"status {dec.status} needs an end date")
+        seen_i: set[tuple[str, str]] = set()
+        for i, ins in enumerate(self.instruments):
+            key = f"instruments[{i}](id={ins.id})"
+            path = str(self.root / "instruments.yaml")
+            if (ins.id, ins.regime) in seen_i:
+                raise PolicyError(path, key, f"duplicate instrument id for regime {ins.regime}")
+            seen_i.add((ins.id, ins.regime))
+            if ins.regime not in self.regimes:
+                raise PolicyError(path, f"{key}.regime", f"unknown regime {ins.regime}")
+        for pid, prov in self.providers.items():
+            if prov.party.country not in known:
+                raise PolicyError(
+                    str(self.root / "providers.yaml"),
+                    f"providers.{pid}.party.country",
+                    f"unknown country {prov.party.country}",
+                )
+        for table in self.regions.values():
+            path = str(self.root / "regions" / f"{table.provider}.yaml")
+            for key, countries in table.locations.items():
+                for c in countries or ():
+                    if c not in known:
+                        where = f"locations.{key}.countries"
+                        raise PolicyError(path, where, f"unknown country {c}")
+
+    # ------------------------------------------------------------------ places
+    @cached_property
+    def known_places(self) -> frozenset[str]:
+        return frozenset(self._countries.countries) | frozenset(
+            self._countries.international_organisations
+        )
+
+    def country_name(self, code: str) -> str:
+        if code in self._countries.countries:
+            return self._countries.countries[code]
+        org = self._countries.international_organisations.get(code)
+        return org.name if org else code
+
+    def expand(self, names: Iterable[str]) -> frozenset[str]:
+        """Country codes and group names (EEA, EU) → a set of country codes."""
+        out: set[str] = set()
+        for name in names:
+            out |= self._groups.get(name, {name})
+        return frozenset(out)
+
+    def is_group(self, name: str) -> bool:
+        return name in self._groups
+
+    def free_flow_area(self, regime: str) -> frozenset[str]:
+        return self._area[regime]
+
+    def regimes_applying_in(self, countries: Iterable[str]) -> frozenset[str]:
+        cs = set(countries)
+        return frozenset(rid for rid, area in self._applies.items() if cs & area)
+
+    # ------------------------------------------------------------------ locations
+    def resolve(self, location: Location) -> ResolvedLocation:
+        """Turn a declared or reported location into countries; never guess."""
+        if location.provider is None:
+            if location.unknown_reason:
+                return ResolvedLocation(frozenset(), True, location.unknown_reason)
+            if not location.countries:
+                return ResolvedLocation(frozenset(), True, "no country or region given")
+            if ANY_COUNTRY in location.countries:
+                return ResolvedLocation(frozenset(), True)
+            return ResolvedLocation(location.countries)
+        table = self.regions.get(location.provider)
+        if table is None:
+            return ResolvedLocation(
+                frozenset(), True, f"no region table for provider {location.provider!r}"
+            )
+        if location.unknown_reason or not location.regions:
+            why = location.unknown_reason or "no region reported"
+            return ResolvedLocation(frozenset(), True, f"{location.provider}: {why}")
+        out: set[str] = set()
+        for region in location.regions:
+            key = table.canonical(region)
+            if key is None:
+                return ResolvedLocation(
+                    frozenset(),
+                    True,
+                    f"unknown {location.provider} location {region!r} (not in regions/"
+                    f"{location.provider}.yaml)",
+                )
+            countries = table.locations[key]
+            if countries is None:
+                return ResolvedLocation(frozenset(), True)
+            out |= countries
+        return ResolvedLocation(frozenset(out))
+
+    def paired_region(self, provider: str, region: str) -> str | None:
+        table = self.regions.get(provider)
+        if table is None:
+            return None
+        key = table.canonical(region)
+        return table.pairs.get(key) if key else None
+
+    def provider_party(self, provider: str) -> Party | None:
+        entry = self.providers.get(provider)
+        if entry is None:
+            return None
+        p = entry.party
+        return Party(p.id, p.name, p.country, frozenset(p.certifications))
+
+    # ------------------------------------------------------------------ law
+    def adequacy(
+        self,
+        regime: str,
+        country: str,
+        day: dt.date,
+        importer: Party,
+        assume_invalid: frozenset[str] = frozenset(),
+    ) -> AdequacyOutcome:
+        """Is `country` adequate for this importer under `regime` on `day`?"""
+        out_of_scope: AdequacyDecision | None = None
+        for dec in self._by_country.get((regime, country), ()):
+            if dec.id in assume_invalid or not dec.applies_on(day):
+                continue
+            needs = self.scopes[dec.scope].requires_any
+            if not needs or set(needs) & (importer.certifications | importer.subject_to):
+                return AdequacyOutcome(dec, None)
+            out_of_scope = dec
+        return AdequacyOutcome(None, out_of_scope)
+
+    def has_adequacy(self, regime: str, country: str, day: dt.date) -> bool:
+        """Any in-force decision for the country, whatever its scope."""
+        return any(d.applies_on(day) for d in self._by_country.get((regime, country), ()))
+
+    def instruments_of(self, type_: str, regime: str) -> list[Instrument]:
+        return [i for i in self.instruments if i.type == type_ and i.regime == regime]
+
+    def find_decision(self, ident: str) -> AdequacyDecision | None:
+        return next((d for d in self.decisions if d.id == ident), None)
+
+    def find_instrument(self, ident: str) -> list[Instrument]:
+        return [i for i in self.instruments if i.id == ident]
+
+
+def _region_table(table: RegionsFile, path: Path) -> RegionTable:
+    locations: dict[str, frozenset[str] | None] = {}
+    members: dict[str, tuple[str, ...]] = {}
+    for key, entry in table.locations.items():
+        norm = normalise_region(key)
+        locations[norm] = None if entry.countries == "ANY" else frozenset(entry.countries)
+        members[norm] = tuple(normalise_region(r) for r in entry.regions)
+    aliases = {normalise_region(k): normalise_region(v) for k, v in table.aliases.items()}
+    pairs = {normalise_region(k): normalise_region(v) for k, v in table.pairs.items()}
+    for name, target in [*aliases.items(), *pairs.items()]:
+        if target not in locations:
+            raise PolicyError(str(path), name, f"refers to unknown location {target!r}")
+    return RegionTable(table.provider, locations, members, aliases, pairs)

@@ -1,0 +1,181 @@
+"""The rule catalogue: stable IDs, titles, severities, the law behind them and the fix.
+
+IDs never change meaning once released. Each rule has pass/fail cases in
+`tests/rules/<ID>.yaml`, run by one parametrised test; `residency rules` and the README's
+rule reference are generated from this table.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from residency.model import Severity
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    id: str
+    title: str
+    severity: Severity
+    article: str
+    rationale: str
+    remediation: str
+    source: str
+
+
+_GDPR = "https://eur-lex.europa.eu/legal-content/EN/TXT/?uri=CELEX:32016R0679"
+_EDPB_0521 = (
+    "https://www.edpb.europa.eu/our-work-tools/our-documents/guidelines/"
+    "guidelines-052021-interplay-between-application-article-3-and_en"
+)
+_EDPB_0120 = (
+    "https://www.edpb.europa.eu/our-work-tools/our-documents/recommendations/"
+    "recommendations-012020-measures-supplement-transfer_en"
+)
+_EDPB_0218 = (
+    "https://www.edpb.europa.eu/our-work-tools/our-documents/guidelines/"
+    "guidelines-22018-derogations-article-49-under-regulation_en"
+)
+
+RULES: dict[str, Rule] = {
+    r.id: r
+    for r in (
+        Rule(
+            "RES-T001",
+            "Transfer without a legal basis",
+            Severity.ERROR,
+            "GDPR Art. 44",
+            "Personal data leave the regime's free-flow area for a country with no adequacy "
+            "decision covering the importer, no valid Art. 46/47 safeguard and no Art. 49 "
+            "derogation.",
+            "Sign SCCs (module matching the roles) or IDTA/Addendum for UK data, or stop the flow.",
+            _GDPR,
+        ),
+        Rule(
+            "RES-T002",
+            "Adequacy decision does not cover this importer",
+            Severity.ERROR,
+            "GDPR Art. 45",
+            "The destination has a partial adequacy decision (e.g. US: DPF-certified "
+            "organisations only; Canada: PIPEDA) and the importer is not declared within its "
+            "scope, and no other basis applies.",
+            "Confirm the importer's certification (e.g. `certifications: [eu_us_dpf]`) or "
+            "coverage (`subject_to: [pipeda]`), or sign SCCs.",
+            _GDPR,
+        ),
+        Rule(
+            "RES-T003",
+            "Onward transfer without a legal basis",
+            Severity.ERROR,
+            "GDPR Art. 44 (second sentence)",
+            "Data already outside the free-flow area are passed on to a further third country "
+            "or importer; Chapter V protection follows the data, so the onward hop needs its "
+            "own basis.",
+            "Require the importer to sign SCCs module 3 with its sub-processor (Clause 8.7/8.8), "
+            "or stop the onward flow.",
+            _GDPR,
+        ),
+        Rule(
+            "RES-T004",
+            "Art. 49 derogation used for a recurring transfer",
+            Severity.WARNING,
+            "GDPR Art. 49, EDPB Guidelines 2/2018",
+            "Derogations are exceptions for occasional, non-repetitive transfers; a recurring "
+            "flow in a stable relationship needs an adequacy decision or an Art. 46 safeguard.",
+            "Put SCCs (or IDTA/Addendum) in place for the recurring flow.",
+            _EDPB_0218,
+        ),
+        Rule(
+            "RES-T005",
+            "Safeguard not valid on the evaluation date",
+            Severity.ERROR,
+            "GDPR Art. 46",
+            "The safeguard cannot be relied on: an old SCC decision after its transition "
+            "ended (2022-12-27 for EU transfers), an invalidated framework, an expired or "
+            "not-yet-signed contract, an instrument that is not a transfer tool, or a "
+            "malformed entry (missing module, date or article).",
+            "Replace it with the current instrument (SCC 2021/914, IDTA or Addendum) and "
+            "record the signing date.",
+            _GDPR,
+        ),
+        Rule(
+            "RES-T006",
+            "SCC module does not fit the parties' roles",
+            Severity.WARNING,
+            "Implementing Decision (EU) 2021/914, Annex (Section I)",
+            "Module 1 is controller→controller, 2 controller→processor, 3 "
+            "processor→processor, 4 processor→controller; a module that does not match the "
+            "roles puts the wrong obligations on the parties.",
+            "Sign the module that matches the exporter's and importer's roles.",
+            "https://eur-lex.europa.eu/legal-content/EN/TXT/?uri=CELEX:32021D0914",
+        ),
+        Rule(
+            "RES-T007",
+            "Transfer-impact assessment missing or out of date",
+            Severity.WARNING,
+            "GDPR Art. 46(1), SCC Clause 14, EDPB Recommendations 01/2020",
+            "An Art. 46/47 tool to a country without adequacy for this importer must be "
+            "backed by a documented assessment of the destination's law and practice, "
+            "re-evaluated at appropriate intervals.",
+            "Write or review the TIA (`residency report tia`) and record `tia: {ref, date}`.",
+            _EDPB_0120,
+        ),
+        Rule(
+            "RES-L001",
+            "Location cannot be resolved to countries",
+            Severity.ERROR,
+            "GDPR Art. 44 (fail closed)",
+            "An unknown region, provider or unresolved plan value means the countries the data "
+            "may reach are unknown; it is treated as 'any country' and never passes.",
+            "Fix the region name, add it to the policy pack's region table, or declare "
+            "`location: {country: ..}`.",
+            _GDPR,
+        ),
+        Rule(
+            "RES-L002",
+            "Organisation residency rule broken",
+            Severity.ERROR,
+            "Organisation policy",
+            "The organisation's own rule limits where these data categories may live (and, "
+            "unless disabled, be accessed from); this system is outside it.",
+            "Move the data, remove the remote access, or change the rule.",
+            "https://github.com/residency/residency#residency-rules",
+        ),
+        Rule(
+            "RES-I001",
+            "Collected resource without a classification",
+            Severity.WARNING,
+            "GDPR Art. 30",
+            "A cloud resource has no classification tag/label, so whether it holds personal "
+            "data is unknown; it is kept in the inventory.",
+            "Tag the resource with the map's classification key, or scan with "
+            "`--classified-only` if unclassified resources are out of scope.",
+            "https://github.com/residency/residency#classification",
+        ),
+        Rule(
+            "RES-I002",
+            "Same-entity processing in a third country",
+            Severity.INFO,
+            "EDPB Guidelines 05/2021",
+            "The data reach a third country but stay within the same legal entity: not a "
+            "Chapter V transfer, yet Art. 32 security and the foreign law's reach still apply.",
+            "Record it and weigh the destination's law in the security assessment.",
+            _EDPB_0521,
+        ),
+        Rule(
+            "RES-S001",
+            "Scope could not be scanned (coverage gap)",
+            Severity.ERROR,
+            "GDPR Art. 5(2) (accountability; fail closed)",
+            "An account, region, project or subscription could not be read, so data there are "
+            "unknown; a scan with gaps never passes.",
+            "Grant the read-only role shipped in `policies/iam/` or exclude the scope "
+            "explicitly.",
+            "https://github.com/residency/residency#least-privilege",
+        ),
+    )
+}
+
+
+def rule(rule_id: str) -> Rule:
+    return RULES[rule_id]

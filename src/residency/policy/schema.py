@@ -1,0 +1,203 @@
+"""Schemas of the policy-pack files in `policies/` (validated strictly at load).
+
+The pack is data, not code: a user can update a decision or a region table without a
+release. Every legal fact carries its instrument, dates and a source URL.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+
+Url = Annotated[str, StringConstraints(pattern=r"^https?://\S+$")]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class PackMeta(_Strict):
+    name: str
+    version: str
+    last_checked: dt.date
+    description: str = ""
+    maintainer_note: str = ""
+
+
+class CountrySource(_Strict):
+    title: str
+    url: Url
+
+
+class IntlOrg(_Strict):
+    name: str
+    source: Url | None = None
+
+
+class CountriesFile(_Strict):
+    source: CountrySource
+    countries: dict[str, str]
+    international_organisations: dict[str, IntlOrg] = {}
+
+    @field_validator("countries")
+    @classmethod
+    def _alpha2(cls, value: dict[str, str]) -> dict[str, str]:
+        bad = [c for c in value if len(c) != 2 or not c.isupper()]
+        if bad:
+            raise ValueError(f"not ISO 3166-1 alpha-2 codes: {', '.join(bad[:5])}")
+        return value
+
+
+class CountryGroup(_Strict):
+    name: str
+    countries: list[str]
+    source: Url
+    note: str = ""
+
+
+class CountryGroupsFile(_Strict):
+    groups: dict[str, CountryGroup]
+
+
+class Regime(_Strict):
+    name: str
+    instrument: str
+    applies_in: list[str]
+    free_flow_area: list[str]
+    tia_review_days: int = Field(default=365, gt=0)
+    adequacy_review_years: int = 4
+    source: Url
+    note: str = ""
+
+
+class RegimesFile(_Strict):
+    regimes: dict[str, Regime]
+
+
+class Scope(_Strict):
+    description: str
+    requires_any: list[str] = []
+    excludes: str = ""
+
+
+class AdequacyDecision(_Strict):
+    id: str
+    regime: str
+    country: str
+    instrument: str
+    celex: str | None = None
+    adopted: dt.date
+    in_force: dt.date | None = None
+    valid_until: dt.date | None = None
+    status: Literal["in_force", "invalidated", "expired", "repealed"]
+    ended: dt.date | None = None
+    ended_by: str | None = None
+    scope: str = "general"
+    risk: Literal["normal", "elevated"] = "normal"
+    note: str = ""
+    next_review: dt.date | None = None
+    verified: bool = True
+    source: Url
+
+    @property
+    def starts(self) -> dt.date:
+        return self.in_force or self.adopted
+
+    def applies_on(self, day: dt.date) -> bool:
+        """In force on `day`: started, not past its sunset, not yet ended."""
+        if day < self.starts:
+            return False
+        if self.valid_until is not None and day > self.valid_until:
+            return False
+        if self.status != "in_force":
+            return self.ended is not None and day < self.ended
+        return True
+
+
+class AdequacyFile(_Strict):
+    scopes: dict[str, Scope]
+    decisions: list[AdequacyDecision]
+
+
+RoleName = Literal["controller", "processor"]
+
+InstrumentType = Literal[
+    "scc",
+    "idta",
+    "uk_addendum",
+    "bcr",
+    "code_of_conduct",
+    "certification",
+    "derogation",
+    "art28_clauses",
+]
+
+
+class Instrument(_Strict):
+    id: str
+    type: InstrumentType
+    regime: str
+    name: str
+    adopted: dt.date | None = None
+    valid_from: dt.date | None = None
+    valid_until: dt.date | None = None
+    signed_until: dt.date | None = None
+    transfer_tool: bool = True
+    requires_tia: bool = False
+    modules: dict[int, tuple[RoleName, RoleName]] = {}
+    articles: list[str] = []
+    status: Literal["in_force", "repealed", "expired"] = "in_force"
+    note: str = ""
+    verified: bool = True
+    source: Url
+
+
+class InstrumentsFile(_Strict):
+    instruments: list[Instrument]
+
+
+class SourceRef(_Strict):
+    title: str
+    url: Url
+
+
+class RegionEntry(_Strict):
+    countries: list[str] | Literal["ANY"]
+    name: str = ""
+    kind: Literal["region", "multi-region", "dual-region", "geography", "logical"] = "region"
+    partition: str | None = None
+    regions: list[str] = []
+    city: str | None = None
+    note: str = ""
+    source: Url | None = None
+
+
+class RegionsFile(_Strict):
+    provider: str
+    retrieved: dt.date
+    sources: list[SourceRef]
+    locations: dict[str, RegionEntry]
+    aliases: dict[str, str] = {}
+    pairs: dict[str, str] = {}
+
+
+class ProviderParty(_Strict):
+    id: str
+    name: str
+    country: str
+    certifications: list[str] = []
+
+
+class ProviderEntry(_Strict):
+    party: ProviderParty
+    role: Literal["controller", "processor"] = "processor"
+    parent: str = ""
+    sources: list[SourceRef]
+    note: str = ""
+
+
+class ProvidersFile(_Strict):
+    retrieved: dt.date
+    providers: dict[str, ProviderEntry]
