@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import yaml
 from pydantic import BaseModel, ValidationError
@@ -12,7 +12,17 @@ from pydantic import BaseModel, ValidationError
 from residency.errors import InputError
 
 # libyaml's C loader is ~10x faster on large maps; pure Python is the fallback
-_Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_Base: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class _Loader(_Base):  # type: ignore[misc]
+    """Safe loader that leaves timestamps as strings: the schema parses dates, so a bad
+    date is reported with its key instead of crashing the YAML constructor."""
+
+    yaml_implicit_resolvers: ClassVar[dict[Any, Any]] = {
+        first: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+        for first, resolvers in _Base.yaml_implicit_resolvers.items()
+    }
 
 
 def read_document(path: Path, error: type[InputError] = InputError) -> Any:

@@ -100,10 +100,11 @@ class FlowGraph:
             queued.discard(sid)
             own = base_mask[sid]
             held = inbound[sid]
+            everything = self.systems[sid].data_categories | held.keys()
             for flow in self._out[sid]:
                 target = inbound[flow.target]
                 changed = False
-                for cat in flow.data_categories:
+                for cat in flow.data_categories or everything:
                     mask = own | held.get(cat, 0)
                     old = target.get(cat, 0)
                     if mask | old != old:
@@ -121,6 +122,10 @@ class FlowGraph:
     def carried_in(self, system_id: str, category: str) -> frozenset[str]:
         """Regimes that inbound flows carry into `system_id` for `category`."""
         return self._carried.get(system_id, {}).get(category, frozenset())
+
+    def flow_categories(self, flow: Flow) -> frozenset[str]:
+        """What a flow carries: its declared categories, else all its source holds."""
+        return flow.data_categories or self.categories_held(flow.source)
 
     def categories_held(self, system_id: str) -> frozenset[str]:
         """Declared categories plus every category flowing in."""

@@ -111,7 +111,8 @@ class _Builder:
             for end, sid in (("from", f.source), ("to", f.target)):
                 if sid not in systems:
                     raise self.fail(f"{key}.{end}", f"unknown system {sid!r}")
-            categories = frozenset(f.data_categories) or systems[f.source].data_categories
+            # no categories = everything the source holds, incl. what flows into it
+            categories = frozenset(f.data_categories)
             flows.append(
                 Flow(
                     id=f.id,

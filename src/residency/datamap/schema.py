@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 
 class _Strict(BaseModel):
@@ -113,3 +113,9 @@ class DataMapIn(_Strict):
     flows: list[FlowIn] = []
     residency: list[ResidencyRuleIn] = []
     classification: ClassificationIn = ClassificationIn()
+
+    @field_validator("parties", "systems", "flows", "residency", mode="before")
+    @classmethod
+    def _empty_section(cls, value: object) -> object:
+        """A section whose entries are all commented out reads as null: treat as empty."""
+        return [] if value is None else value

@@ -176,11 +176,12 @@ class Engine:
         dst = graph.systems[flow.target]
         loc = resolved[dst.id]
         dest = loc.countries | dst.access_from
-        regimes: set[str] = set(base[src.id])
-        for cat in flow.data_categories:
-            regimes |= graph.carried_in(src.id, cat)
-        if not flow.data_categories:
+        categories = graph.flow_categories(flow)
+        if not categories:
             return  # no personal data declared or classified on this flow (see RES-I001)
+        regimes: set[str] = set(base[src.id])
+        for cat in categories:
+            regimes |= graph.carried_in(src.id, cat)
         src_party = graph.party_of(src)
         dst_party = graph.party_of(dst)
         for regime in sorted(regimes):
@@ -191,7 +192,7 @@ class Engine:
             if not third:
                 continue
             onward = regime not in base[src.id]
-            cats = tuple(sorted(flow.data_categories))
+            cats = tuple(sorted(categories))
             if src_party.id == dst_party.id:
                 transfers.append(
                     Transfer(flow.id, regime, src.id, dst.id, src_party.id, dst_party.id,
@@ -236,6 +237,7 @@ class Engine:
         missing: list[str] = []
         tia_needed: list[str] = []
         derogated: list[str] = []
+        scope_notes: list[str] = []
         for country in third:
             adequacy, scope_miss = (None, None)
             if country != ANY_COUNTRY:
@@ -255,10 +257,12 @@ class Engine:
                 derogated.append(country)
                 continue
             bases.append((country, NO_BASIS))
-            if scope_miss:
+            if scope_miss and not onward:
                 out_of_scope.append((country, scope_miss))
             else:
                 missing.append(country)
+                if scope_miss:
+                    scope_notes.append(f"{dst_party.name} is outside the scope of {scope_miss}")
         if tia_needed:
             self._check_tia(flow, regime, verdict, tia_needed, findings)
         if derogated and flow.recurring:
@@ -287,9 +291,9 @@ class Engine:
             )
         if missing:
             rule_id = "RES-T003" if onward else "RES-T001"
-            hint_extra = ""
+            hint_extra = "".join(f"; {n}" for n in scope_notes)
             if verdict.not_applicable:
-                hint_extra = f"; present but not usable under {regime}: " + ", ".join(
+                hint_extra += f"; present but not usable under {regime}: " + ", ".join(
                     verdict.not_applicable
                 )
             what = "onward transfer" if onward else "transfer"

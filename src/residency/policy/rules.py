@@ -173,6 +173,27 @@ RULES: dict[str, Rule] = {
             "explicitly.",
             "https://github.com/residency/residency#least-privilege",
         ),
+        Rule(
+            "RES-W001",
+            "Waiver expired",
+            Severity.WARNING,
+            "GDPR Art. 5(2) (accountability)",
+            "A waiver accepted a finding until a date that has passed; the finding counts again "
+            "and the waiver's owner must renew or remove it.",
+            "Review the transfer and its SCC/DPA/TIA reference, then extend `expires` or delete "
+            "the waiver.",
+            "https://github.com/residency/residency#waivers",
+        ),
+        Rule(
+            "RES-W002",
+            "Stale waiver matches nothing",
+            Severity.WARNING,
+            "GDPR Art. 5(2) (accountability)",
+            "A waiver no longer matches any finding (the resource, flow or rule changed); left "
+            "in place it could silently accept a future, different problem.",
+            "Delete the waiver or fix its scope.",
+            "https://github.com/residency/residency#waivers",
+        ),
     )
 }
 

@@ -1,0 +1,115 @@
+"""Bad maps and packs: one line naming file and key, exit 2, never a traceback."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from residency.cli.main import cli
+
+ROOT = Path(__file__).resolve().parents[2]
+GOOD = """version: 1
+parties:
+  - {id: acme, name: Acme, country: IE}
+  - {id: v, name: V, country: US}
+systems:
+  - {id: a, party: acme, role: controller, location: {country: IE}, data_categories: [x]}
+  - {id: b, party: v, role: processor, location: {provider: aws, region: us-east-1}}
+flows:
+  - {id: f, from: a, to: b, safeguards: [{type: scc, instrument: "2021/914", module: 2, signed: 2025-01-01}]}
+"""
+
+CASES = [
+    ("syntax", GOOD.replace("parties:", "parties: [", 1), "invalid YAML"),
+    ("unknown key", GOOD.replace("role: controller", "role: controller, colour: red"),
+     "systems[0](id=a).colour: unknown key"),
+    ("unknown party", GOOD.replace("party: v,", "party: w,"), "systems[1](id=b).party: unknown party"),
+    ("unknown country", GOOD.replace("country: US", "country: XX"),
+     "parties[1](id=v).country: unknown country code 'XX'"),
+    ("missing system", GOOD.replace("to: b", "to: c"), "flows[0](id=f).to: unknown system 'c'"),
+    ("bad date", GOOD.replace("2025-01-01", "2025-13-45"), "flows[0](id=f).safeguards[0].signed"),
+    ("bad role", GOOD.replace("role: processor", "role: owner"), "systems[1](id=b).role"),
+    ("duplicate", GOOD.replace("id: b,", "id: a,").replace("to: b", "to: a"),
+     "systems[1](id=a): duplicate system id"),
+    ("wrong version", GOOD.replace("version: 1", "version: 7"), "version"),
+    ("not a mapping", "- just\n- a list\n", "must be a mapping"),
+    ("python tag", "!!python/object/apply:os.system ['true']\n", "invalid YAML"),
+    ("location both forms", GOOD.replace("{country: IE}", "{country: IE, provider: aws, region: x}"),
+     "systems[0](id=a).location"),
+    ("bad residency group", GOOD + "residency:\n  - {data_categories: [x], allowed: [EUROPA]}\n",
+     "residency[0].allowed: unknown country or group 'EUROPA'"),
+]
+
+
+@pytest.mark.parametrize(("name", "text", "expected"), CASES, ids=[c[0] for c in CASES])
+def test_bad_map(tmp_path: Path, name: str, text: str, expected: str) -> None:
+    path = tmp_path / "residency.yaml"
+    path.write_text(text)
+    result = CliRunner().invoke(cli, ["check", "--map", str(path)])
+    assert result.exit_code == 2, result.output
+    err = result.stderr.strip()
+    assert "\n" not in err and "Traceback" not in err
+    assert str(path) in err
+    assert expected in err
+
+
+def test_missing_map_file(tmp_path: Path) -> None:
+    result = CliRunner().invoke(cli, ["check", "--map", str(tmp_path / "nope.yaml")])
+    assert result.exit_code == 2
+    assert "nope.yaml: file not found" in result.stderr
+
+
+def test_json_map_and_bad_json(tmp_path: Path) -> None:
+    import json
+
+    import yaml
+
+    good = tmp_path / "m.json"
+    good.write_text(json.dumps(yaml.safe_load(GOOD), default=str))
+    result = CliRunner().invoke(cli, ["check", "--map", str(good), "--as-of", "2026-11-30"])
+    assert result.exit_code == 0, result.output  # SCC + DPF-less US importer: warning only
+    bad = tmp_path / "b.json"
+    bad.write_text('{"version": 1,')
+    result = CliRunner().invoke(cli, ["check", "--map", str(bad)])
+    assert result.exit_code == 2 and "invalid JSON" in result.stderr
+
+
+PACK_CASES = [
+    ("adequacy.yaml", "scope: dpf_certified\n", "scope: dpf_certifed\n", "unknown scope"),
+    ("adequacy.yaml", "source: \"https://eur-lex.europa.eu/legal-content/EN/TXT/?uri=CELEX:32023D1795\"",
+     "source: \"eur-lex\"", ".source"),
+    ("regimes.yaml", "tia_review_days: 365", "tia_review_days: -1", "tia_review_days"),
+    ("pack.yaml", "last_checked:", "last_checkd:", "last_checked: required key is missing"),
+    ("instruments.yaml", "type: scc", "type: sccc", "instruments[0](id=2021/914).type"),
+]
+
+
+@pytest.mark.parametrize(("file", "old", "new", "expected"), PACK_CASES)
+def test_bad_pack(tmp_path: Path, file: str, old: str, new: str, expected: str) -> None:
+    pack = tmp_path / "pack"
+    shutil.copytree(ROOT / "policies", pack)
+    text = (pack / file).read_text()
+    assert old in text, f"fixture drifted: {old!r} not in {file}"
+    (pack / file).write_text(text.replace(old, new, 1))
+    result = CliRunner().invoke(cli, ["policies", "validate", "--policies", str(pack)])
+    assert result.exit_code == 2, result.output
+    err = result.stderr.strip()
+    assert "\n" not in err and str(pack / file) in err and expected in err, err
+
+
+def test_bad_region_table(tmp_path: Path) -> None:
+    pack = tmp_path / "pack"
+    shutil.copytree(ROOT / "policies", pack)
+    path = pack / "regions" / "aws.yaml"
+    path.write_text(path.read_text() + "\n# broken\nlocations: {\n")
+    result = CliRunner().invoke(cli, ["policies", "validate", "--policies", str(pack)])
+    assert result.exit_code == 2 and "aws.yaml" in result.stderr
+
+
+def test_policy_dir_from_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RESIDENCY_POLICIES", str(tmp_path / "missing"))
+    result = CliRunner().invoke(cli, ["policies", "validate"])
+    assert result.exit_code == 2 and "policy pack directory not found" in result.stderr
