@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import gc
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, ClassVar
 
 import yaml
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from residency.errors import InputError
 
@@ -23,6 +26,19 @@ class _Loader(_Base):  # type: ignore[misc]
         first: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:timestamp"]
         for first, resolvers in _Base.yaml_implicit_resolvers.items()
     }
+
+
+@contextmanager
+def paused_gc() -> Iterator[None]:
+    """Building millions of acyclic records triggers needless full collections; pause
+    the cyclic collector for the duration (reference counting still frees memory)."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
 
 
 def read_document(path: Path, error: type[InputError] = InputError) -> Any:
@@ -75,11 +91,42 @@ def validate(
     try:
         return model.model_validate(data)
     except ValidationError as exc:
+        raise _keyed(exc, data, path, error, ()) from None
+
+
+def validate_many(
+    adapter: TypeAdapter[Any],
+    items: list[Any],
+    start: int,
+    prefix: tuple[int | str, ...],
+    path: Path,
+    error: type[InputError] = InputError,
+) -> Any:
+    """Validate a slice of a long list (bounded memory); keys name the item's full index."""
+    try:
+        return adapter.validate_python(items)
+    except ValidationError as exc:
         first = exc.errors(include_url=False)[0]
-        key = loc_to_key(tuple(first["loc"]), data)
-        msg = first["msg"]
-        if first["type"] == "extra_forbidden":
-            msg = "unknown key (check the spelling against the documented schema)"
-        elif first["type"] == "missing":
-            msg = "required key is missing"
-        raise error(str(path), key, msg) from None
+        loc = tuple(first["loc"])
+        if loc and isinstance(loc[0], int):
+            loc = (start + loc[0], *loc[1:])
+        wrapped = {str(prefix[0]): [None] * start + items} if prefix else items
+        raise _keyed(exc, wrapped, path, error, (*prefix, *loc), first) from None
+
+
+def _keyed(
+    exc: ValidationError,
+    data: Any,
+    path: Path,
+    error: type[InputError],
+    loc: tuple[int | str, ...],
+    first: Any = None,
+) -> InputError:
+    first = first or exc.errors(include_url=False)[0]
+    key = loc_to_key(loc or tuple(first["loc"]), data)
+    msg = first["msg"]
+    if first["type"] == "extra_forbidden":
+        msg = "unknown key (check the spelling against the documented schema)"
+    elif first["type"] == "missing":
+        msg = "required key is missing"
+    return error(str(path), key, msg)

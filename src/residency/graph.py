@@ -1,16 +1,17 @@
 """The flow graph: systems as nodes, flows as edges, with categories and regimes propagated.
 
 networkx stays behind `FlowGraph`; callers get typed answers (systems, flows, regime
-sets), never node or edge attribute dicts.
+sets), never node or edge attribute dicts. The networkx graph is built on first use by a
+query (paths, ancestors, export): propagation runs on plain adjacency lists and integer
+bitsets, which keeps a million-flow map inside the time and memory budget.
 """
 
 from __future__ import annotations
 
 from collections import deque
 from collections.abc import Iterable, Iterator
+from functools import cached_property
 from typing import Any
-
-import networkx as nx
 
 from residency.model import Flow, Party, System
 
@@ -24,19 +25,27 @@ class FlowGraph:
         self.parties: dict[str, Party] = {p.id: p for p in parties}
         self.systems: dict[str, System] = {s.id: s for s in systems}
         self.flows: tuple[Flow, ...] = tuple(flows)
-        self._graph: Any = nx.MultiDiGraph()
-        self._graph.add_nodes_from(self.systems)
-        self._graph.add_edges_from((f.source, f.target, f.id) for f in self.flows)
         self._out: dict[str, list[Flow]] = {sid: [] for sid in self.systems}
         self._in: dict[str, list[Flow]] = {sid: [] for sid in self.systems}
         for f in self.flows:
             self._out[f.source].append(f)
             self._in[f.target].append(f)
-        self._carried: dict[str, dict[str, frozenset[str]]] = {}
+        categories = {c for s in self.systems.values() for c in s.data_categories}
+        categories.update(c for f in self.flows for c in f.data_categories)
+        self._categories: tuple[str, ...] = tuple(sorted(categories))
+        self._regimes: tuple[str, ...] = ()
+        self._inbound: dict[str, int] = {}
+        self._declared: dict[str, int] = {}
+        self._decode: dict[int, dict[str, frozenset[str]]] = {}
+        self._slot: dict[str, int] = {}
+        self._every = 0
 
     # -------------------------------------------------------------- structure
     def __len__(self) -> int:
         return len(self.systems)
+
+    def __iter__(self) -> Iterator[System]:
+        return iter(self.systems.values())
 
     def party_of(self, system: System) -> Party:
         return self.parties[system.party]
@@ -47,15 +56,30 @@ class FlowGraph:
     def inbound(self, system_id: str) -> list[Flow]:
         return self._in[system_id]
 
+    @cached_property
+    def _graph(self) -> Any:
+        import networkx as nx
+
+        g = nx.MultiDiGraph()
+        g.add_nodes_from(self.systems)
+        g.add_edges_from((f.source, f.target, f.id) for f in self.flows)
+        return g
+
     def upstream(self, system_id: str) -> set[str]:
         """Every system whose data can reach `system_id` (for onward-transfer paths)."""
+        import networkx as nx
+
         return set(nx.ancestors(self._graph, system_id))
 
     def downstream(self, system_id: str) -> set[str]:
+        import networkx as nx
+
         return set(nx.descendants(self._graph, system_id))
 
     def paths_to(self, flow: Flow, limit: int = 5) -> list[list[str]]:
         """A few simple paths from a root system to the flow's target, through the flow."""
+        import networkx as nx
+
         roots = [s for s in self.upstream(flow.source) | {flow.source} if not self._in[s]]
         out: list[list[str]] = []
         for root in sorted(roots):
@@ -71,7 +95,9 @@ class FlowGraph:
         return out
 
     def export(self) -> Any:
-        """A copy of the underlying graph with plain attributes (for graph formats)."""
+        """A networkx copy with plain attributes (for GraphML/JSON/DOT formats)."""
+        import networkx as nx
+
         g = nx.MultiDiGraph()
         for s in self.systems.values():
             g.add_node(s.id, party=s.party, role=s.role.value, location=s.location.describe())
@@ -87,41 +113,125 @@ class FlowGraph:
 
         `base[s]` is what protects any data at `s` (its location, its party's
         establishment, declared regimes). Data that left the EEA keeps `eu_gdpr` at every
-        later hop, so onward flows are judged for it too. Cycles are fine: the sets only grow.
+        later hop, so onward flows are judged for it too. Cycles are fine: the sets only
+        grow. Each (category, regime) pair is one bit of a Python int.
         """
-        index = {r: 1 << i for i, r in enumerate(sorted({r for v in base.values() for r in v}))}
-        names = {bit: r for r, bit in index.items()}
-        base_mask = {s: _mask(base.get(s, frozenset()), index) for s in self.systems}
-        inbound: dict[str, dict[str, int]] = {s: {} for s in self.systems}
-        queue = deque(self.systems)
-        queued = set(self.systems)
+        self._regimes = tuple(sorted({r for v in base.values() for r in v}))
+        width = len(self._regimes) or 1
+        slot = {c: i * width for i, c in enumerate(self._categories)}
+        regime_bit = {r: 1 << i for i, r in enumerate(self._regimes)}
+        every = (1 << width) - 1
+
+        def replicate(regimes: frozenset[str]) -> int:
+            m = 0
+            for r in regimes:
+                m |= regime_bit[r]
+            out = 0
+            for off in slot.values():
+                out |= m << off
+            return out
+
+        def cat_mask(cats: frozenset[str]) -> int:
+            m = 0
+            for c in cats:
+                m |= every << slot[c]
+            return m
+
+        rep_cache: dict[frozenset[str], int] = {}
+        own: dict[str, int] = {}
+        declared: dict[str, int] = {}
+        for sid, s in self.systems.items():
+            b = base.get(sid, frozenset())
+            own[sid] = rep_cache[b] if b in rep_cache else rep_cache.setdefault(b, replicate(b))
+            declared[sid] = cat_mask(s.data_categories)
+        flow_mask = {f.id: cat_mask(f.data_categories) for f in self.flows}
+        spread: dict[int, int] = {}  # inbound bits -> the category slots they occupy
+
+        def held_slots(sid: str, inbound_bits: int) -> int:
+            hit = spread.get(inbound_bits)
+            if hit is None:
+                hit = 0
+                for off in slot.values():
+                    if (inbound_bits >> off) & every:
+                        hit |= every << off
+                spread[inbound_bits] = hit
+            return declared[sid] | hit
+
+        inbound: dict[str, int] = dict.fromkeys(self.systems, 0)
+        order = self._topological_order()
+        queue = deque(order)
+        queued = set(order)
         while queue:
             sid = queue.popleft()
             queued.discard(sid)
-            own = base_mask[sid]
-            held = inbound[sid]
-            everything = self.systems[sid].data_categories | held.keys()
+            carried = own[sid] | inbound[sid]
+            everything = held_slots(sid, inbound[sid])
             for flow in self._out[sid]:
-                target = inbound[flow.target]
-                changed = False
-                for cat in flow.data_categories or everything:
-                    mask = own | held.get(cat, 0)
-                    old = target.get(cat, 0)
-                    if mask | old != old:
-                        target[cat] = mask | old
-                        changed = True
-                if changed and flow.target not in queued:
-                    queue.append(flow.target)
-                    queued.add(flow.target)
-        cache: dict[int, frozenset[str]] = {}
-        for sid, cats in inbound.items():
-            self._carried[sid] = {
-                c: cache.setdefault(m, _unmask(m, names)) for c, m in cats.items()
-            }
+                contribution = carried & (flow_mask[flow.id] or everything)
+                target = flow.target
+                old = inbound[target]
+                if contribution | old != old:
+                    inbound[target] = contribution | old
+                    if target not in queued:
+                        queue.append(target)
+                        queued.add(target)
+        self._inbound = inbound
+        self._declared = declared
+        self._slot = slot
+        self._every = every
+
+    def _topological_order(self) -> list[str]:
+        """Reverse DFS post-order: a topological order where the graph is acyclic, and a
+        good one where it is not, so most systems are visited once by propagation."""
+        out = self._out
+        seen: set[str] = set()
+        post: list[str] = []
+        for root in self.systems:
+            if root in seen:
+                continue
+            seen.add(root)
+            stack = [(root, iter(out[root]))]
+            while stack:
+                node, it = stack[-1]
+                for flow in it:
+                    nxt = flow.target
+                    if nxt not in seen:
+                        seen.add(nxt)
+                        stack.append((nxt, iter(out[nxt])))
+                        break
+                else:
+                    stack.pop()
+                    post.append(node)
+        post.reverse()
+        return post
+
+    def _decode_bits(self, bits: int) -> dict[str, frozenset[str]]:
+        """{category: regimes} for a bitset (cached: few distinct values in practice)."""
+        hit = self._decode.get(bits)
+        if hit is None:
+            hit = {}
+            for cat, off in self._slot.items():
+                m = (bits >> off) & self._every
+                if m:
+                    hit[cat] = frozenset(
+                        r for i, r in enumerate(self._regimes) if m >> i & 1
+                    )
+            self._decode[bits] = hit
+        return hit
 
     def carried_in(self, system_id: str, category: str) -> frozenset[str]:
         """Regimes that inbound flows carry into `system_id` for `category`."""
-        return self._carried.get(system_id, {}).get(category, frozenset())
+        return self._decode_bits(self._inbound.get(system_id, 0)).get(category, frozenset())
+
+    def carried_regimes(self, system_id: str, categories: frozenset[str]) -> frozenset[str]:
+        """Union of regimes carried into `system_id` for any of `categories`."""
+        decoded = self._decode_bits(self._inbound.get(system_id, 0))
+        out: frozenset[str] = frozenset()
+        for c in categories:
+            r = decoded.get(c)
+            if r:
+                out |= r
+        return out
 
     def flow_categories(self, flow: Flow) -> frozenset[str]:
         """What a flow carries: its declared categories, else all its source holds."""
@@ -130,18 +240,5 @@ class FlowGraph:
     def categories_held(self, system_id: str) -> frozenset[str]:
         """Declared categories plus every category flowing in."""
         s = self.systems[system_id]
-        return s.data_categories | frozenset(self._carried.get(system_id, {}))
-
-    def __iter__(self) -> Iterator[System]:
-        return iter(self.systems.values())
-
-
-def _mask(regimes: frozenset[str], index: dict[str, int]) -> int:
-    m = 0
-    for r in regimes:
-        m |= index[r]
-    return m
-
-
-def _unmask(mask: int, names: dict[int, str]) -> frozenset[str]:
-    return frozenset(name for bit, name in names.items() if mask & bit)
+        inbound = self._decode_bits(self._inbound.get(system_id, 0))
+        return s.data_categories | frozenset(inbound) if inbound else s.data_categories

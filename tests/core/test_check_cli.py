@@ -145,3 +145,13 @@ def test_policies_commands() -> None:
     assert code == 2
     code, out, _ = run("rules")
     assert code == 0 and "RES-T001" in out and "RES-S001" in out
+
+
+def test_streamed_json_equals_indented(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Large reports are written record by record; the document must be the same."""
+    from residency.formats.jsonfmt import JsonFormatter
+
+    _, small = check_json(SERVICEDESK)
+    monkeypatch.setattr(JsonFormatter, "STREAM_AT", 0)
+    _, streamed = check_json(SERVICEDESK)
+    assert streamed == small

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import click
 
-from residency.cli.common import eval_options, exit_code, guarded, write_output
+from residency._io import paused_gc
+from residency.cli.common import eval_options, exit_code, guarded, write_report
 from residency.datamap import load_map
-from residency.formats import get_formatter
 from residency.policy.engine import Engine, EngineOptions
 from residency.policy.pack import PolicyPack
 
@@ -36,6 +36,7 @@ def check(
         raise click.BadParameter(f"unknown decision or instrument id(s): {', '.join(unknown)}",
                                  param_hint="--assume-invalid")
     datamap = load_map(map_path, pack)
-    report = Engine(pack, EngineOptions(as_of, frozenset(assume_invalid))).run(datamap)
-    write_output(get_formatter(fmt).render(report), output)
+    with paused_gc():
+        report = Engine(pack, EngineOptions(as_of, frozenset(assume_invalid))).run(datamap)
+        write_report(report, fmt, output)
     sys.exit(exit_code(report, fail_on))

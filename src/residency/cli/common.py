@@ -72,6 +72,25 @@ def write_output(text: str, output: Path | None) -> None:
         raise ResidencyError(f"{output}: cannot write: {exc.strerror}") from None
 
 
+def write_report(report: Report, fmt: str, output: Path | None) -> None:
+    """Render with the named formatter to stdout or atomically to a file (streamed)."""
+    from residency.formats import get_formatter
+
+    formatter = get_formatter(fmt)
+    if output is None:
+        formatter.write(report, sys.stdout)
+        return
+    tmp = output.with_name(output.name + ".tmp")
+    try:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        with tmp.open("w", encoding="utf-8") as fh:
+            formatter.write(report, fh)
+        tmp.replace(output)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise ResidencyError(f"{output}: cannot write: {exc.strerror}") from None
+
+
 def policy_options(func: F) -> F:
     return click.option(
         "--policies", "policies", type=click.Path(path_type=Path, file_okay=False),

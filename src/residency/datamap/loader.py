@@ -7,10 +7,13 @@ country, system, regime) are checked here. Both name the file and the key (exit 
 from __future__ import annotations
 
 import hashlib
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from residency._io import read_document, validate
+from pydantic import TypeAdapter
+
+from residency._io import paused_gc, read_document, validate, validate_many
 from residency.errors import InputError
 from residency.model import (
     ANY_COUNTRY,
@@ -28,23 +31,49 @@ from residency.model import (
 )
 from residency.policy.pack import PolicyPack
 
-from .schema import DataMapIn, LocationIn, SafeguardIn
+from .schema import DataMapIn, FlowIn, LocationIn, SafeguardIn
 
 RESIDENCY_KEYWORDS = frozenset({"ADEQUATE"})
 
 
+_FLOWS = TypeAdapter(list[FlowIn])
+_CHUNK = 20_000
+
+
 def load_map(path: Path, pack: PolicyPack) -> DataMap:
     """Read and validate the map at `path`."""
-    raw = read_document(path)
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
-    return parse_map(raw, pack, path, digest)
+    with paused_gc():
+        raw = read_document(path)
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+        return parse_map(raw, pack, path, digest)
 
 
 def parse_map(raw: Any, pack: PolicyPack, path: Path, digest: str | None = None) -> DataMap:
+    """Validate a parsed document. Flows are validated and converted in chunks, dropping
+    the raw dicts as they go, so a million-flow map never exists three times in memory."""
     if not isinstance(raw, dict):
         raise InputError(str(path), None, "a data map must be a mapping with a `version` key")
+    raw = dict(raw)
+    raw_flows = raw.pop("flows", None)
+    if raw_flows is None:
+        raw_flows = []
+    if not isinstance(raw_flows, list):
+        raise InputError(str(path), "flows", "must be a list of flows")
+    raw_flows = list(raw_flows)  # we blank our copy as we go, never the caller's list
     doc: DataMapIn = validate(DataMapIn, raw, path)
-    return _Builder(pack, path).build(doc, digest)
+    builder = _Builder(pack, path)
+    head = builder.build(doc, digest)
+    flows: list[Flow] = []
+    systems = {s.id: s for s in head.systems}
+    seen: set[str] = set()
+    for start in range(0, len(raw_flows), _CHUNK):
+        chunk = raw_flows[start : start + _CHUNK]
+        raw_flows[start : start + _CHUNK] = [None] * len(chunk)
+        parsed = validate_many(_FLOWS, chunk, start, ("flows",), path)
+        del chunk
+        for offset, f in enumerate(parsed):
+            flows.append(builder.flow(f, start + offset, systems, seen))
+    return replace(head, flows=tuple(flows))
 
 
 class _Builder:
@@ -52,6 +81,7 @@ class _Builder:
         self.pack = pack
         self.path = str(path)
         self.places = pack.known_places
+        self._cat_cache: dict[tuple[str, ...], frozenset[str]] = {}
 
     def fail(self, key: str, problem: str) -> InputError:
         return InputError(self.path, key, problem)
@@ -101,29 +131,6 @@ class _Builder:
                 name=s.name,
                 source_file=self.path,
             )
-        flows: list[Flow] = []
-        seen: set[str] = set()
-        for i, f in enumerate(doc.flows):
-            key = f"flows[{i}](id={f.id})"
-            if f.id in seen:
-                raise self.fail(key, "duplicate flow id")
-            seen.add(f.id)
-            for end, sid in (("from", f.source), ("to", f.target)):
-                if sid not in systems:
-                    raise self.fail(f"{key}.{end}", f"unknown system {sid!r}")
-            # no categories = everything the source holds, incl. what flows into it
-            categories = frozenset(f.data_categories)
-            flows.append(
-                Flow(
-                    id=f.id,
-                    source=f.source,
-                    target=f.target,
-                    data_categories=categories,
-                    recurring=f.recurring,
-                    safeguards=tuple(_safeguard(s) for s in f.safeguards),
-                    purpose=f.purpose,
-                )
-            )
         rules = []
         for i, rule in enumerate(doc.residency):
             for a in rule.allowed:
@@ -152,12 +159,40 @@ class _Builder:
         return DataMap(
             parties=tuple(parties.values()),
             systems=tuple(systems.values()),
-            flows=tuple(flows),
+            flows=(),
             residency=tuple(rules),
             classification=Classification(doc.classification.tag, tuple(values)),
             source=self.path,
             digest=digest,
         )
+
+    def flow(self, f: FlowIn, i: int, systems: dict[str, System], seen: set[str]) -> Flow:
+        key = f"flows[{i}](id={f.id})"
+        if f.id in seen:
+            raise self.fail(key, "duplicate flow id")
+        seen.add(f.id)
+        for end, sid in (("from", f.source), ("to", f.target)):
+            if sid not in systems:
+                raise self.fail(f"{key}.{end}", f"unknown system {sid!r}")
+        safeguards = tuple(_safeguard(s) for s in f.safeguards) if f.safeguards else ()
+        return Flow(
+            id=f.id,
+            source=f.source,
+            target=f.target,
+            # no categories = everything the source holds, incl. what flows into it
+            data_categories=self._cats(f.data_categories),
+            recurring=f.recurring,
+            safeguards=safeguards,
+            purpose=f.purpose,
+        )
+
+    def _cats(self, names: list[str]) -> frozenset[str]:
+        """Share one frozenset per distinct category list (a big map repeats a few)."""
+        key = tuple(names)
+        hit = self._cat_cache.get(key)
+        if hit is None:
+            hit = self._cat_cache[key] = frozenset(names)
+        return hit
 
     def location(self, loc: LocationIn, key: str) -> Location:
         if loc.provider is not None:

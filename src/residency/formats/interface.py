@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from typing import TextIO
 
 from residency.model import Report
 
@@ -16,3 +17,7 @@ class Formatter(ABC):
     @abstractmethod
     def render(self, report: Report) -> str:
         """Return the whole document."""
+
+    def write(self, report: Report, stream: TextIO) -> None:
+        """Write the document; formats with large output override this to stream."""
+        stream.write(self.render(report))

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import io
 import json
-from typing import Any
+from collections.abc import Iterable, Iterator
+from typing import Any, TextIO
 
 from residency.formats.interface import Formatter
 from residency.model import Finding, Report, Transfer
@@ -13,7 +15,15 @@ SCHEMA_VERSION = 1
 
 def report_to_dict(report: Report) -> dict[str, Any]:
     """The stable JSON shape; bump SCHEMA_VERSION on any incompatible change."""
-    resolved = dict(report.resolved)
+    doc = _head(report)
+    doc["systems"] = list(_systems(report))
+    doc["transfers"] = [transfer_to_dict(t) for t in report.transfers]
+    doc["findings"] = [finding_to_dict(f) for f in report.findings]
+    doc["coverage_gaps"] = _gaps(report)
+    return doc
+
+
+def _head(report: Report) -> dict[str, Any]:
     return {
         "schema": "https://github.com/residency/residency/report.schema.json",
         "schema_version": SCHEMA_VERSION,
@@ -27,7 +37,12 @@ def report_to_dict(report: Report) -> dict[str, Any]:
         "map": {"source": report.map_source, "digest": report.map_digest},
         "assumed_invalid": list(report.assumed_invalid),
         "summary": report.counts(),
-        "systems": [
+    }
+
+
+def _systems(report: Report) -> Iterator[dict[str, Any]]:
+    resolved = dict(report.resolved)
+    return (
             {
                 "id": s.id,
                 "party": s.party,
@@ -41,13 +56,11 @@ def report_to_dict(report: Report) -> dict[str, Any]:
                 "resource_id": s.resource_id,
             }
             for s in report.systems
-        ],
-        "transfers": [transfer_to_dict(t) for t in report.transfers],
-        "findings": [finding_to_dict(f) for f in report.findings],
-        "coverage_gaps": [
-            {"provider": g.provider, "scope": g.scope, "reason": g.reason} for g in report.gaps
-        ],
-    }
+    )
+
+
+def _gaps(report: Report) -> list[dict[str, str]]:
+    return [{"provider": g.provider, "scope": g.scope, "reason": g.reason} for g in report.gaps]
 
 
 def transfer_to_dict(t: Transfer) -> dict[str, Any]:
@@ -89,7 +102,36 @@ def finding_to_dict(f: Finding) -> dict[str, Any]:
 
 
 class JsonFormatter(Formatter):
+    """Indented for small reports; one record per line beyond STREAM_AT transfers, written
+    as it goes so a million-flow report never exists as one string or one dict."""
+
     suffix = ".json"
+    STREAM_AT = 20_000
 
     def render(self, report: Report) -> str:
-        return json.dumps(report_to_dict(report), indent=2, ensure_ascii=False) + "\n"
+        buf = io.StringIO()
+        self.write(report, buf)
+        return buf.getvalue()
+
+    def write(self, report: Report, stream: TextIO) -> None:
+        if len(report.transfers) + len(report.findings) < self.STREAM_AT:
+            json.dump(report_to_dict(report), stream, indent=2, ensure_ascii=False)
+            stream.write("\n")
+            return
+        dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+        head = dumps(_head(report))
+        stream.write(head[:-1])
+        sections: list[tuple[str, Iterable[dict[str, Any]]]] = [
+            ("systems", _systems(report)),
+            ("transfers", map(transfer_to_dict, report.transfers)),
+            ("findings", map(finding_to_dict, report.findings)),
+            ("coverage_gaps", _gaps(report)),
+        ]
+        for name, items in sections:
+            stream.write(f',\n"{name}":[')
+            first = True
+            for item in items:
+                stream.write(("\n" if first else ",\n") + dumps(item))
+                first = False
+            stream.write("]")
+        stream.write("}\n")

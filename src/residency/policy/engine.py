@@ -18,7 +18,6 @@ from residency.model import (
     CoverageGap,
     DataMap,
     Finding,
-    Flow,
     Inventory,
     Location,
     Origin,
@@ -36,6 +35,9 @@ from residency.policy.rules import RULES
 from residency.policy.schema import Instrument
 
 NO_BASIS = Basis("none")
+# Placeholders in cached verdict messages, filled per flow when findings are stamped.
+IMPORTER = "\x00importer\x00"
+TIA_REF = "\x00tia\x00"
 ART46_TYPES = frozenset({"scc", "idta", "uk_addendum", "bcr", "code_of_conduct", "certification"})
 KNOWN_TYPES = ART46_TYPES | {"derogation"}
 
@@ -50,6 +52,16 @@ class _SafeguardVerdict:
     not_applicable: list[str] = field(default_factory=list)
 
 
+_Spec = tuple[str, str, tuple[str, ...], str | None]  # rule, message body, countries, instrument
+
+
+@dataclass(frozen=True, slots=True)
+class _Verdict:
+    bases: tuple[tuple[str, Basis], ...]
+    findings: list[_Spec]
+    same_entity: bool = False
+
+
 @dataclass(frozen=True, slots=True)
 class EngineOptions:
     as_of: dt.date
@@ -62,7 +74,7 @@ class Engine:
     def __init__(self, pack: PolicyPack, options: EngineOptions) -> None:
         self.pack = pack
         self.opt = options
-        self._adequacy_cache: dict[tuple[str, str, str], tuple[Basis | None, str | None]] = {}
+        self._adequacy_cache: dict[tuple[object, ...], tuple[Basis | None, str | None]] = {}
         self._sg_cache: dict[tuple[object, ...], _SafeguardVerdict] = {}
 
     # ------------------------------------------------------------------ entry
@@ -98,8 +110,7 @@ class Engine:
         }
         graph.propagate(base)
         transfers: list[Transfer] = []
-        for flow in graph.flows:
-            self._judge_flow(graph, flow, resolved, base, transfers, findings)
+        self._judge_flows(graph, resolved, base, transfers, findings)
         for s in graph:
             if s.origin is not Origin.DECLARED and not s.classified:
                 findings.append(self._finding("RES-I001", s.id, "system", f"{s.id} "
@@ -163,75 +174,105 @@ class Engine:
         )
 
     # ------------------------------------------------------------------ flows
-    def _judge_flow(
+    def _judge_flows(
         self,
         graph: FlowGraph,
-        flow: Flow,
         resolved: dict[str, ResolvedLocation],
         base: dict[str, frozenset[str]],
         transfers: list[Transfer],
         findings: list[Finding],
     ) -> None:
-        src = graph.systems[flow.source]
-        dst = graph.systems[flow.target]
-        loc = resolved[dst.id]
-        dest = loc.countries | dst.access_from
-        categories = graph.flow_categories(flow)
-        if not categories:
-            return  # no personal data declared or classified on this flow (see RES-I001)
-        regimes: set[str] = set(base[src.id])
-        for cat in categories:
-            regimes |= graph.carried_in(src.id, cat)
-        src_party = graph.party_of(src)
-        dst_party = graph.party_of(dst)
-        for regime in sorted(regimes):
-            area = self.pack.free_flow_area(regime)
-            third = sorted(dest - area)
-            if loc.any_country:
-                third.append(ANY_COUNTRY)
-            if not third:
-                continue
-            onward = regime not in base[src.id]
-            cats = tuple(sorted(categories))
-            if src_party.id == dst_party.id:
-                transfers.append(
-                    Transfer(flow.id, regime, src.id, dst.id, src_party.id, dst_party.id,
-                             tuple(third), tuple((c, Basis("same_entity")) for c in third),
-                             cats, onward, flow.recurring, same_entity=True)
-                )
-                findings.append(
-                    self._finding(
-                        "RES-I002", flow.id, "flow",
-                        f"{flow.id}: {src.id} → {dst.id} stays within {src_party.name} but "
-                        f"reaches {', '.join(third)} ({regime})",
-                        regime=regime, countries=tuple(third),
-                    )
-                )
-                continue
-            transfers.append(
-                self._judge_transfer(flow, src, dst, src_party, dst_party, regime, third,
-                                     onward, cats, findings)
-            )
+        """Judge every flow for every regime its data carries (the hot loop).
 
-    def _judge_transfer(
+        The verdict depends on the regime, destination countries, parties, roles,
+        safeguards and flags, not on the flow's name, so it is computed once per such key
+        and stamped onto each flow: a million-flow map has far fewer distinct keys.
+        """
+        third_cache: dict[tuple[str, str], tuple[str, ...]] = {}
+        verdicts: dict[tuple[object, ...], _Verdict] = {}
+        systems = graph.systems
+        parties = graph.parties
+        quals = {p.id: p.certifications | p.subject_to for p in parties.values()}
+        shapes: dict[tuple[Safeguard, ...], tuple[object, ...]] = {(): ()}
+        for flow in graph.flows:
+            categories = flow.data_categories or graph.categories_held(flow.source)
+            if not categories:
+                continue  # no personal data declared or classified (see RES-I001)
+            src = systems[flow.source]
+            dst = systems[flow.target]
+            src_base = base[src.id]
+            regimes = src_base | graph.carried_regimes(src.id, categories)
+            if not regimes:
+                continue
+            cats: tuple[str, ...] | None = None
+            for regime in sorted(regimes):
+                third = third_cache.get((dst.id, regime))
+                if third is None:
+                    loc = resolved[dst.id]
+                    area = self.pack.free_flow_area(regime)
+                    t = sorted((loc.countries | dst.access_from) - area)
+                    if loc.any_country:
+                        t.append(ANY_COUNTRY)
+                    third = third_cache[(dst.id, regime)] = tuple(t)
+                if not third:
+                    continue
+                onward = regime not in src_base
+                shape = shapes.get(flow.safeguards)
+                if shape is None:
+                    shape = shapes[flow.safeguards] = _shape(flow.safeguards)
+                src_party = parties[src.party]
+                dst_party = parties[dst.party]
+                same_group = src_party.group is not None and src_party.group == dst_party.group
+                key = (regime, third, src.party == dst.party, same_group, quals[dst.party],
+                       src.role, dst.role, shape, flow.recurring, onward)
+                verdict = verdicts.get(key)
+                if verdict is None:
+                    verdict = verdicts[key] = self._verdict(
+                        regime, third, src_party, dst_party, src.role, dst.role,
+                        flow.safeguards, flow.recurring, onward,
+                    )
+                if cats is None:
+                    cats = tuple(sorted(categories))
+                transfers.append(
+                    Transfer(flow.id, regime, src.id, dst.id, src.party, dst.party, third,
+                             verdict.bases, cats, onward, flow.recurring,
+                             same_entity=verdict.same_entity)
+                )
+                prefix = f"{flow.id} ({regime}): "
+                for rule_id, body, countries, instrument in verdict.findings:
+                    r = RULES[rule_id]
+                    text = prefix + body.replace(IMPORTER, dst_party.name)
+                    if TIA_REF in text:
+                        text = text.replace(TIA_REF, _first_tia_ref(flow.safeguards))
+                    findings.append(
+                        Finding(rule_id, r.severity, text, flow.id, "flow", regime,
+                                countries, instrument, r.remediation)
+                    )
+
+    def _verdict(
         self,
-        flow: Flow,
-        src: System,
-        dst: System,
+        regime: str,
+        third: tuple[str, ...],
         src_party: Party,
         dst_party: Party,
-        regime: str,
-        third: list[str],
+        src_role: Role,
+        dst_role: Role,
+        safeguards: tuple[Safeguard, ...],
+        recurring: bool,
         onward: bool,
-        cats: tuple[str, ...],
-        findings: list[Finding],
-    ) -> Transfer:
-        verdict = self._safeguards(flow, src, dst, src_party, dst_party, regime)
-        for rule_id, msg, instrument in verdict.problems:
-            findings.append(
-                self._finding(rule_id, flow.id, "flow", f"{flow.id} ({regime}): {msg}",
-                              regime=regime, countries=tuple(third), instrument=instrument)
+    ) -> _Verdict:
+        """Bases per country and findings for one transfer shape (flow-independent)."""
+        if src_party.id == dst_party.id:
+            return _Verdict(
+                tuple((c, Basis("same_entity")) for c in third),
+                [("RES-I002", f"stays within {IMPORTER} but reaches "
+                  f"{', '.join(third)}", third, None)],
+                same_entity=True,
             )
+        verdict = self._safeguards(regime, safeguards, src_role, dst_role, src_party, dst_party)
+        out: list[_Spec] = [
+            (rule_id, msg, third, instrument) for rule_id, msg, instrument in verdict.problems
+        ]
         bases: list[tuple[str, Basis]] = []
         out_of_scope: list[tuple[str, str]] = []
         missing: list[str] = []
@@ -262,58 +303,36 @@ class Engine:
             else:
                 missing.append(country)
                 if scope_miss:
-                    scope_notes.append(f"{dst_party.name} is outside the scope of {scope_miss}")
+                    scope_notes.append(f"{IMPORTER} is outside the scope of {scope_miss}")
         if tia_needed:
-            self._check_tia(flow, regime, verdict, tia_needed, findings)
-        if derogated and flow.recurring:
-            findings.append(
-                self._finding(
-                    "RES-T004", flow.id, "flow",
-                    f"{flow.id} ({regime}): recurring transfer to {', '.join(derogated)} relies "
-                    f"on {verdict.derogations[0][0].label()}",
-                    regime=regime, countries=tuple(derogated),
-                    instrument=verdict.derogations[0][0].label(),
-                )
-            )
+            self._check_tia(regime, verdict, tuple(tia_needed), out)
+        if derogated and recurring:
+            label = verdict.derogations[0][0].label()
+            out.append(("RES-T004", f"recurring transfer to {', '.join(derogated)} relies on "
+                        f"{label}", tuple(derogated), label))
+        unusable = ""
+        if verdict.not_applicable:
+            unusable = (f"; present but not usable under {regime}: "
+                        + ", ".join(verdict.not_applicable))
         for country, decision in out_of_scope:
-            scope = self.pack.find_decision(decision)
-            findings.append(
-                self._finding(
-                    "RES-T002", flow.id, "flow",
-                    f"{flow.id} ({regime}): {dst_party.name} in {country} is outside the scope "
-                    f"of {decision}"
-                    + (f" ({self.pack.scopes[scope.scope].description})" if scope else "")
-                    + "; no safeguard or derogation applies"
-                    + (f" (present but not usable under {regime}: "
-                       f"{', '.join(verdict.not_applicable)})" if verdict.not_applicable else ""),
-                    regime=regime, countries=(country,), instrument=decision,
-                )
-            )
+            dec = self.pack.find_decision(decision)
+            scope = f" ({self.pack.scopes[dec.scope].description})" if dec else ""
+            out.append(("RES-T002", f"{IMPORTER} in {country} is outside the scope of "
+                        f"{decision}{scope}; no safeguard or derogation applies{unusable}",
+                        (country,), decision))
         if missing:
             rule_id = "RES-T003" if onward else "RES-T001"
-            hint_extra = "".join(f"; {n}" for n in scope_notes)
-            if verdict.not_applicable:
-                hint_extra += f"; present but not usable under {regime}: " + ", ".join(
-                    verdict.not_applicable
-                )
             what = "onward transfer" if onward else "transfer"
-            findings.append(
-                self._finding(
-                    rule_id, flow.id, "flow",
-                    f"{flow.id} ({regime}): {what} {src.id} → {dst.id} to "
-                    f"{', '.join(missing)} has no adequacy decision, valid safeguard or "
-                    f"derogation{hint_extra}",
-                    regime=regime, countries=tuple(missing),
-                    instrument=None,
-                )
-            )
-        return Transfer(flow.id, regime, src.id, dst.id, src_party.id, dst_party.id,
-                        tuple(third), tuple(bases), cats, onward, flow.recurring)
+            notes = "".join(f"; {n}" for n in scope_notes)
+            out.append((rule_id, f"{what} to {IMPORTER} in {', '.join(missing)} has no "
+                        f"adequacy decision, valid safeguard or derogation{notes}{unusable}",
+                        tuple(missing), None))
+        return _Verdict(tuple(bases), out)
 
     def _adequacy(
         self, regime: str, country: str, importer: Party
     ) -> tuple[Basis | None, str | None]:
-        key = (regime, country, importer.id)
+        key = (regime, country, importer.certifications | importer.subject_to)
         hit = self._adequacy_cache.get(key)
         if hit is None:
             out = self.pack.adequacy(
@@ -331,11 +350,10 @@ class Engine:
 
     def _check_tia(
         self,
-        flow: Flow,
         regime: str,
         verdict: _SafeguardVerdict,
-        countries: list[str],
-        findings: list[Finding],
+        countries: tuple[str, ...],
+        out: list[_Spec],
     ) -> None:
         review = self.pack.regimes[regime].tia_review_days
         for sg, _ins in verdict.art46:
@@ -347,39 +365,32 @@ class Engine:
         dated = [sg.tia for sg, _ in verdict.art46 if sg.tia and sg.tia.date]
         if dated:
             newest = max(t.date for t in dated if t.date)
-            why = f"TIA {dated[0].ref} dated {newest} is older than {review} days"
+            why = f"TIA {TIA_REF} dated {newest} is older than {review} days"
         else:
             why = "no dated TIA is recorded"
-        findings.append(
-            self._finding(
-                "RES-T007", flow.id, "flow",
-                f"{flow.id} ({regime}): transfer to {', '.join(countries)} relies on "
-                f"{verdict.art46[0][0].label()} but {why}",
-                regime=regime, countries=tuple(countries),
-                instrument=verdict.art46[0][0].label(),
-            )
-        )
+        label = verdict.art46[0][0].label()
+        out.append(("RES-T007", f"transfer to {', '.join(countries)} relies on {label} but "
+                    f"{why}", countries, label))
 
     # ------------------------------------------------------------------ safeguards
     def _safeguards(
         self,
-        flow: Flow,
-        src: System,
-        dst: System,
+        regime: str,
+        safeguards: tuple[Safeguard, ...],
+        src_role: Role,
+        dst_role: Role,
         src_party: Party,
         dst_party: Party,
-        regime: str,
     ) -> _SafeguardVerdict:
         same_group = src_party.group is not None and src_party.group == dst_party.group
-        key = (regime, flow.safeguards, src.role, dst.role, same_group,
-               frozenset(s.type for s in flow.safeguards))
+        key = (regime, _shape(safeguards), src_role, dst_role, same_group)
         hit = self._sg_cache.get(key)
         if hit is not None:
             return hit
         verdict = _SafeguardVerdict()
-        types_present = {s.type for s in flow.safeguards}
-        for sg in flow.safeguards:
-            self._one_safeguard(sg, regime, src.role, dst.role, same_group, types_present,
+        types_present = {s.type for s in safeguards}
+        for sg in safeguards:
+            self._one_safeguard(sg, regime, src_role, dst_role, same_group, types_present,
                                 verdict)
         self._sg_cache[key] = verdict
         return verdict
@@ -567,3 +578,16 @@ class Engine:
             instrument=instrument,
             hint=r.remediation,
         )
+
+
+def _shape(safeguards: tuple[Safeguard, ...]) -> tuple[object, ...]:
+    """What of a flow's safeguards the verdict depends on (not the TIA's reference)."""
+    return tuple(
+        (sg.type, sg.instrument, sg.module, sg.signed, sg.expires, sg.article, sg.ref,
+         sg.approved_by, sg.approved, sg.tia is not None, sg.tia.date if sg.tia else None)
+        for sg in safeguards
+    )
+
+
+def _first_tia_ref(safeguards: tuple[Safeguard, ...]) -> str:
+    return next((sg.tia.ref for sg in safeguards if sg.tia and sg.tia.date), "?")
