@@ -12,9 +12,16 @@ from residency import __version__
 # name -> "module:attribute"; keeps start-up lean (the gate runs on every CI push)
 COMMANDS: dict[str, str] = {
     "check": "residency.cli.check:check",
+    "diff": "residency.cli.history:diff",
+    "evaluate": "residency.cli.history:evaluate",
+    "export": "residency.cli.history:export",
+    "history": "residency.cli.history:history",
+    "gate": "residency.cli.gate:gate",
     "policies": "residency.cli.policies:policies",
     "rules": "residency.cli.policies:rules",
     "scan": "residency.cli.scan:scan",
+    "report": "residency.cli.report:report",
+    "graph": "residency.cli.graph:graph",
 }
 
 

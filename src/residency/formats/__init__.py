@@ -13,6 +13,8 @@ FORMATS: dict[str, str] = {
     "text": "residency.formats.text:TextFormatter",
     "json": "residency.formats.jsonfmt:JsonFormatter",
     "markdown": "residency.formats.markdown:MarkdownFormatter",
+    "sarif": "residency.formats.sarif:SarifFormatter",
+    "junit": "residency.formats.junit:JunitFormatter",
 }
 
 

@@ -1,0 +1,73 @@
+"""`residency gate`: judge a Terraform plan before it is applied (CI and pre-commit)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import sys
+from pathlib import Path
+
+import click
+
+from residency.cli.common import eval_options, exit_code, guarded, write_output
+
+_PATH = click.Path(path_type=Path, dir_okay=False)
+
+
+@click.command()
+@click.argument("plans", type=_PATH, nargs=-1, required=True)
+@click.option("--waivers", "waivers_path", type=_PATH, default=None,
+              help="Accepted findings with owner, reference and expiry (YAML or JSON).")
+@click.option("--baseline", "baseline_path", type=_PATH, default=None,
+              help="Only findings not in this baseline count.")
+@click.option("--write-baseline", "write_baseline_path", type=_PATH, default=None,
+              help="Record this run's findings and transfers as the new baseline.")
+@eval_options
+@guarded
+def gate(
+    plans: tuple[Path, ...],
+    map_path: Path,
+    policies: Path | None,
+    as_of: dt.date,
+    assume_invalid: tuple[str, ...],
+    fmt: str,
+    output: Path | None,
+    fail_on: str,
+    waivers_path: Path | None,
+    baseline_path: Path | None,
+    write_baseline_path: Path | None,
+) -> None:
+    """Check PLANS (`terraform show -json` output) for where data will live and be copied."""
+    from residency.datamap import load_map
+    from residency.formats import get_formatter
+    from residency.model import DataMap
+    from residency.plan import PlanContext, load_plans
+    from residency.policy.engine import Engine, EngineOptions
+    from residency.policy.pack import PolicyPack
+
+    pack = PolicyPack.load(policies)
+    unknown = [i for i in assume_invalid
+               if not pack.find_decision(i) and not pack.find_instrument(i)]
+    if unknown:
+        raise click.BadParameter(f"unknown decision or instrument id(s): {', '.join(unknown)}",
+                                 param_hint="--assume-invalid")
+    default_map = map_path == Path("residency.yaml") and not map_path.exists()
+    datamap = DataMap((), (), ()) if default_map else load_map(map_path, pack)
+    inventories = load_plans(list(plans), PlanContext(datamap.classification,
+                                                      pack.paired_region))
+    report = Engine(pack, EngineOptions(as_of, frozenset(assume_invalid))).run(
+        datamap, inventories
+    )
+    if waivers_path is not None:
+        from residency.waivers import apply_waivers, load_waivers
+
+        report, _ = apply_waivers(report, load_waivers(waivers_path), as_of)
+    if baseline_path is not None:
+        from residency.baseline import apply_baseline, load_baseline
+
+        report = apply_baseline(report, load_baseline(baseline_path))
+    if write_baseline_path is not None:
+        from residency.baseline import write_baseline
+
+        write_baseline(report, write_baseline_path)
+    write_output(get_formatter(fmt).render(report), output)
+    sys.exit(exit_code(report, fail_on))

@@ -1,0 +1,175 @@
+"""`residency report`: TIA drafts, the Art. 30 transfer register, what-if impact, the HTML report.
+
+Reports are documents, not gates: they exit 0 whatever the findings (use `check` to gate).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from residency.cli.common import guarded, parse_date, policy_options, write_output
+from residency.model import DataMap, Party, Report
+from residency.policy.pack import PolicyPack
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def source_options(func: F) -> F:
+    """--map, --as-of and --assume-invalid, as `check` has them (plus --policies)."""
+    func = click.option("--assume-invalid", multiple=True, metavar="ID",
+                        help="Treat this adequacy decision or instrument as revoked "
+                        "(repeatable).")(func)
+    func = click.option("--as-of", callback=parse_date, default=None, metavar="DATE",
+                        help="Evaluate the law on this date (default: today).")(func)
+    func = click.option("--map", "map_path", type=click.Path(path_type=Path, dir_okay=False),
+                        default=Path("residency.yaml"), show_default=True,
+                        help="The declared data map (YAML or JSON).")(func)
+    return policy_options(func)
+
+
+@dataclass(frozen=True, slots=True)
+class _Run:
+    pack: PolicyPack
+    datamap: DataMap
+    report: Report
+    parties: dict[str, Party]
+
+
+def _evaluate(
+    map_path: Path, policies: Path | None, as_of: dt.date, assume_invalid: tuple[str, ...]
+) -> _Run:
+    from residency.datamap import load_map
+    from residency.policy.engine import Engine, EngineOptions
+    from residency.reports._common import collect_parties
+
+    pack = PolicyPack.load(policies)
+    unknown = [i for i in assume_invalid
+               if not pack.find_decision(i) and not pack.find_instrument(i)]
+    if unknown:
+        raise click.BadParameter(f"unknown decision or instrument id(s): {', '.join(unknown)}",
+                                 param_hint="--assume-invalid")
+    datamap = load_map(map_path, pack)
+    report = Engine(pack, EngineOptions(as_of, frozenset(assume_invalid))).run(datamap)
+    return _Run(pack, datamap, report, collect_parties(report, pack, datamap))
+
+
+@click.group()
+def report() -> None:
+    """Transfer-impact reports: TIA drafts, Art. 30 register, what-if impact, HTML."""
+
+
+@report.command()
+@source_options
+@click.option("--transfer", "transfers", multiple=True, metavar="FLOW_ID",
+              help="Draft only for this flow (repeatable).")
+@click.option("--all", "all_", is_flag=True, help="Draft for every transfer (the default).")
+@click.option("--per", type=click.Choice(("transfer", "importer")), default="transfer",
+              show_default=True, help="One draft per flow, or one per importer.")
+@click.option("--format", "fmt", type=click.Choice(("markdown", "html")), default="markdown",
+              show_default=True)
+@click.option("--output", "-o", type=click.Path(path_type=Path, file_okay=False), default=None,
+              help="Directory for one file per draft (default: stdout).")
+@guarded
+def tia(
+    map_path: Path, policies: Path | None, as_of: dt.date, assume_invalid: tuple[str, ...],
+    transfers: tuple[str, ...], all_: bool, per: str, fmt: str, output: Path | None,
+) -> None:
+    """Transfer impact assessment drafts on the six steps of EDPB Recommendations 01/2020."""
+    from residency.reports._common import graph_of, write_directory
+    from residency.reports.html import render_html
+    from residency.reports.tia import build_tia, render_markdown
+
+    if all_ and transfers:
+        raise click.UsageError("use either --transfer or --all")
+    run = _evaluate(map_path, policies, as_of, assume_invalid)
+    docs = build_tia(run.report, run.pack, graph_of(run.report, run.parties),
+                     flows=transfers or None, per="importer" if per == "importer" else "transfer")
+    if fmt == "html":
+        files = {f"{d.filename[:-3]}.html": render_html(run.report, run.parties, [d])
+                 for d in docs}
+    else:
+        files = {d.filename: render_markdown(d) for d in docs}
+    if output is None:
+        write_output("\n---\n\n".join(files.values()), None)
+        return
+    for path in write_directory(output, files):
+        click.echo(str(path), err=True)
+
+
+@report.command()
+@source_options
+@click.option("--format", "fmt", type=click.Choice(("csv", "xlsx", "markdown")), default="csv",
+              show_default=True)
+@click.option("--output", "-o", type=click.Path(path_type=Path, dir_okay=False), default=None,
+              help="Write here (required for xlsx).")
+@guarded
+def register(
+    map_path: Path, policies: Path | None, as_of: dt.date, assume_invalid: tuple[str, ...],
+    fmt: str, output: Path | None,
+) -> None:
+    """The Art. 30(1)(e)/30(2)(c) transfer register: one row per flow × regime × country."""
+    from residency.reports._common import write_atomic
+    from residency.reports.register import build_register, render_register
+
+    if fmt == "xlsx" and output is None:
+        raise click.UsageError("--format xlsx needs --output FILE")
+    run = _evaluate(map_path, policies, as_of, assume_invalid)
+    data = render_register(build_register(run.report, run.pack, run.parties), fmt)
+    if output is not None:
+        write_atomic(output, data)
+    else:
+        write_output(data if isinstance(data, str) else data.decode(), None)
+
+
+@report.command()
+@policy_options
+@click.option("--map", "map_path", type=click.Path(path_type=Path, dir_okay=False),
+              default=Path("residency.yaml"), show_default=True)
+@click.option("--assume-invalid", multiple=True, metavar="ID",
+              help="Decision or instrument to treat as revoked (repeatable).")
+@click.option("--as-of", callback=parse_date, default=None, metavar="DATE",
+              help="Scenario date; alone, it is compared with today.")
+@click.option("--format", "fmt", type=click.Choice(("text", "markdown", "json")),
+              default="text", show_default=True)
+@click.option("--output", "-o", type=click.Path(path_type=Path, dir_okay=False), default=None)
+@guarded
+def impact(
+    policies: Path | None, map_path: Path, assume_invalid: tuple[str, ...], as_of: dt.date,
+    fmt: str, output: Path | None,
+) -> None:
+    """What-if: which transfers lose their basis, by importer and data category."""
+    from residency.datamap import load_map
+    from residency.reports.impact import build_impact, render_impact
+
+    pack = PolicyPack.load(policies)
+    unknown = [i for i in assume_invalid
+               if not pack.find_decision(i) and not pack.find_instrument(i)]
+    if unknown:
+        raise click.BadParameter(f"unknown decision or instrument id(s): {', '.join(unknown)}",
+                                 param_hint="--assume-invalid")
+    result = build_impact(pack, load_map(map_path, pack), as_of, assume_invalid)
+    write_output(render_impact(result, fmt), output)
+
+
+@report.command("html")
+@source_options
+@click.option("--output", "-o", type=click.Path(path_type=Path, dir_okay=False), required=True)
+@guarded
+def html_(
+    map_path: Path, policies: Path | None, as_of: dt.date, assume_invalid: tuple[str, ...],
+    output: Path,
+) -> None:
+    """The whole report (summary, findings, transfers, diagram, TIA drafts) as one HTML file."""
+    from residency.reports._common import graph_of, write_atomic
+    from residency.reports.html import render_html
+    from residency.reports.tia import build_tia
+
+    run = _evaluate(map_path, policies, as_of, assume_invalid)
+    docs = build_tia(run.report, run.pack, graph_of(run.report, run.parties))
+    write_atomic(output, render_html(run.report, run.parties, docs))

@@ -1,0 +1,223 @@
+"""What changed between two stored runs: transfers, findings and newly reached countries.
+
+Transfers are compared per destination country, keyed by (flow, regime, country,
+exporter, importer); findings by their fingerprint. Every transfer country is already
+outside the regime's free-flow area (the engine records nothing else), so a country new
+to a data category is a new third country for it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from residency.history.store import RunInfo, Store, TransferRow
+from residency.model import Finding, Severity
+
+
+@dataclass(frozen=True, slots=True)
+class TransferChange:
+    before: TransferRow
+    after: TransferRow
+
+
+@dataclass(frozen=True, slots=True)
+class RunDiff:
+    run_a: RunInfo
+    run_b: RunInfo
+    new_transfers: tuple[TransferRow, ...]
+    resolved_transfers: tuple[TransferRow, ...]
+    changed_transfers: tuple[TransferChange, ...]
+    new_findings: tuple[Finding, ...]
+    resolved_findings: tuple[Finding, ...]
+    new_third_countries: tuple[tuple[str, tuple[str, ...]], ...]  # category -> countries
+
+    @property
+    def empty(self) -> bool:
+        return not (self.new_transfers or self.resolved_transfers or self.changed_transfers
+                    or self.new_findings or self.resolved_findings or self.new_third_countries)
+
+    def new_errors(self) -> tuple[Finding, ...]:
+        return tuple(f for f in self.new_findings
+                     if f.severity is Severity.ERROR and not f.waived)
+
+
+def diff(store: Store, run_a: int, run_b: int) -> RunDiff:
+    """Compare run_a (older) with run_b (newer)."""
+    info_a, info_b = store.run(run_a), store.run(run_b)
+    return diff_rows(info_a, info_b, store.transfer_rows(run_a), store.transfer_rows(run_b),
+                     store.findings(run_a), store.findings(run_b))
+
+
+def diff_rows(
+    info_a: RunInfo,
+    info_b: RunInfo,
+    transfers_a: Iterable[TransferRow],
+    transfers_b: Iterable[TransferRow],
+    findings_a: Iterable[Finding],
+    findings_b: Iterable[Finding],
+) -> RunDiff:
+    a = {r.key: r for r in transfers_a}
+    b = {r.key: r for r in transfers_b}
+    changed = tuple(
+        TransferChange(a[k], b[k]) for k in b
+        if k in a and _essence(a[k]) != _essence(b[k])
+    )
+    fa = {f.fingerprint: f for f in findings_a}
+    fb = {f.fingerprint: f for f in findings_b}
+    return RunDiff(
+        run_a=info_a,
+        run_b=info_b,
+        new_transfers=tuple(r for k, r in b.items() if k not in a),
+        resolved_transfers=tuple(r for k, r in a.items() if k not in b),
+        changed_transfers=changed,
+        new_findings=tuple(f for k, f in fb.items() if k not in fa),
+        resolved_findings=tuple(f for k, f in fa.items() if k not in fb),
+        new_third_countries=_new_countries(a.values(), b.values()),
+    )
+
+
+def _essence(r: TransferRow) -> tuple[object, ...]:
+    return (r.basis_kind, r.basis_reference, tuple(sorted(r.data_categories)))
+
+
+def _reach(rows: Iterable[TransferRow]) -> dict[str, set[str]]:
+    out: dict[str, set[str]] = defaultdict(set)
+    for r in rows:
+        for cat in r.data_categories:
+            out[cat].add(r.country)
+    return out
+
+
+def _new_countries(old: Iterable[TransferRow], new: Iterable[TransferRow]
+                   ) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    before, after = _reach(old), _reach(new)
+    out = []
+    for cat in sorted(after):
+        added = sorted(after[cat] - before.get(cat, set()))
+        if added:
+            out.append((cat, tuple(added)))
+    return tuple(out)
+
+
+# ---------------------------------------------------------------------- rendering
+def _t(r: TransferRow) -> str:
+    basis = r.basis_kind + (f" ({r.basis_reference})" if r.basis_reference else "")
+    return (f"{r.flow} [{r.regime}] {r.exporter} → {r.importer} to {r.country}: "
+            f"{', '.join(r.data_categories)}; basis {basis}")
+
+
+def _f(f: Finding) -> str:
+    return f"{f.severity.value.upper()} {f.rule} {f.message}" + (" (waived)" if f.waived else "")
+
+
+def _sections(d: RunDiff) -> list[tuple[str, list[str]]]:
+    return [
+        ("New third countries", [f"{cat}: {', '.join(cs)}" for cat, cs in d.new_third_countries]),
+        ("New transfers", [_t(r) for r in d.new_transfers]),
+        ("Resolved transfers", [_t(r) for r in d.resolved_transfers]),
+        ("Changed transfers", [f"{_t(c.before)}  ⇒  {c.after.basis_kind}"
+                               + (f" ({c.after.basis_reference})"
+                                  if c.after.basis_reference else "")
+                               + f"; {', '.join(c.after.data_categories)}"
+                               for c in d.changed_transfers]),
+        ("New findings", [_f(f) for f in d.new_findings]),
+        ("Resolved findings", [_f(f) for f in d.resolved_findings]),
+    ]
+
+
+def headline(d: RunDiff) -> str:
+    """One line for chat notifications and logs."""
+    parts = [f"{len(d.new_findings)} new finding(s) ({len(d.new_errors())} error)",
+             f"{len(d.resolved_findings)} resolved",
+             f"{len(d.new_transfers)} new / {len(d.resolved_transfers)} resolved / "
+             f"{len(d.changed_transfers)} changed transfer(s)"]
+    if d.new_third_countries:
+        parts.append("new third countries: " + "; ".join(
+            f"{cat}: {', '.join(cs)}" for cat, cs in d.new_third_countries))
+    return (f"residency {d.run_b.scope}: run {d.run_a.id} → {d.run_b.id}: "
+            + ", ".join(parts))
+
+
+def render_text(d: RunDiff) -> str:
+    lines = [headline(d)]
+    for title, items in _sections(d):
+        if items:
+            lines += ["", f"{title}:"] + [f"  {i}" for i in items]
+    return "\n".join(lines) + "\n"
+
+
+def render_markdown(d: RunDiff) -> str:
+    lines = [f"## residency: run {d.run_a.id} → {d.run_b.id} (`{d.run_b.scope}`)", "",
+             headline(d).partition(": run ")[2].partition(": ")[2]]
+    for title, items in _sections(d):
+        if items:
+            lines += ["", f"### {title}", ""] + [f"- {i}" for i in items]
+    return "\n".join(lines) + "\n"
+
+
+def _run_dict(r: RunInfo) -> dict[str, Any]:
+    return {"id": r.id, "scope": r.scope, "command": r.command, "shard": r.shard,
+            "finished_at": r.finished_at.isoformat(), "as_of": r.as_of.isoformat(),
+            "pack_version": r.pack.version, "counts": dict(r.counts)}
+
+
+def _transfer_dict(r: TransferRow) -> dict[str, Any]:
+    return {"flow": r.flow, "regime": r.regime, "exporter": r.exporter,
+            "importer": r.importer, "country": r.country,
+            "data_categories": list(r.data_categories),
+            "basis": {"kind": r.basis_kind, "reference": r.basis_reference}}
+
+
+def _finding_dict(f: Finding) -> dict[str, Any]:
+    return {"fingerprint": f.fingerprint, "rule": f.rule, "severity": f.severity.value,
+            "subject": f.subject, "regime": f.regime, "countries": list(f.countries),
+            "message": f.message, "waived": f.waived}
+
+
+def diff_to_dict(d: RunDiff) -> dict[str, Any]:
+    return {
+        "run_a": _run_dict(d.run_a),
+        "run_b": _run_dict(d.run_b),
+        "summary": {
+            "new_findings": len(d.new_findings),
+            "new_errors": len(d.new_errors()),
+            "resolved_findings": len(d.resolved_findings),
+            "new_transfers": len(d.new_transfers),
+            "resolved_transfers": len(d.resolved_transfers),
+            "changed_transfers": len(d.changed_transfers),
+        },
+        "new_third_countries": {cat: list(cs) for cat, cs in d.new_third_countries},
+        "new_transfers": [_transfer_dict(r) for r in d.new_transfers],
+        "resolved_transfers": [_transfer_dict(r) for r in d.resolved_transfers],
+        "changed_transfers": [{"before": _transfer_dict(c.before),
+                               "after": _transfer_dict(c.after)}
+                              for c in d.changed_transfers],
+        "new_findings": [_finding_dict(f) for f in d.new_findings],
+        "resolved_findings": [_finding_dict(f) for f in d.resolved_findings],
+    }
+
+
+def render_json(d: RunDiff) -> str:
+    return json.dumps(diff_to_dict(d), indent=2, ensure_ascii=False) + "\n"
+
+
+RENDERERS = {"text": render_text, "json": render_json, "markdown": render_markdown}
+
+NOTIFY_LIMIT = 20  # items per list in a webhook payload; chat tools truncate long posts
+
+
+def notify_payload(d: RunDiff, style: str) -> dict[str, Any]:
+    """The webhook body: Slack's `{"text": ...}` or a generic summary document."""
+    if style == "slack":
+        lines = [headline(d)]
+        lines += [f"• {_f(f)}" for f in d.new_findings[:NOTIFY_LIMIT]]
+        return {"text": "\n".join(lines)}
+    body = diff_to_dict(d)
+    for key in ("new_transfers", "resolved_transfers", "changed_transfers", "new_findings",
+                "resolved_findings"):
+        body[key] = body[key][:NOTIFY_LIMIT]
+    return {"event": "residency.diff", "text": headline(d)} | body

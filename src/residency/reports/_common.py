@@ -1,0 +1,252 @@
+"""Shared pieces of the report builders: provenance, parties, flow verdicts, templates, writing."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from residency.graph import FlowGraph
+from residency.model import DataMap, Flow, Party, Report, ResolvedLocation, Severity, System
+from residency.reports import ReportError
+
+if TYPE_CHECKING:
+    import jinja2
+
+    from residency.policy.pack import PolicyPack
+
+COUNSEL = "✎ TO BE COMPLETED BY COUNSEL"
+MANIFEST = ".residency-manifest.json"
+
+
+@dataclass(frozen=True, slots=True)
+class Provenance:
+    """Where every statement in a report comes from: pack, map file and (if any) scan run."""
+
+    pack_name: str
+    pack_version: str
+    pack_digest: str
+    map_file: str | None
+    map_digest: str | None
+    scan_run: str | None = None
+
+    @classmethod
+    def of(cls, report: Report, scan_run: str | None = None) -> Provenance:
+        return cls(report.pack.name, report.pack.version, report.pack.digest,
+                   report.map_source, report.map_digest, scan_run)
+
+    def pack(self, where: str) -> str:
+        return f"policy pack {self.pack_name} {self.pack_version}: {where}"
+
+    def map(self, where: str) -> str:
+        name = self.map_file or "map"
+        return f"map {name}: {where}"
+
+    def engine(self, as_of: str) -> str:
+        return (f"residency engine as of {as_of} (pack {self.pack_name} {self.pack_version}, "
+                f"map digest {self.map_digest or '?'})")
+
+    def lines(self) -> list[str]:
+        return [
+            f"Policy pack: {self.pack_name} {self.pack_version} (digest {self.pack_digest})",
+            f"Data map: {self.map_file or '(none)'} (sha256 {self.map_digest or '?'}…)",
+            f"Scan run: {self.scan_run or 'none (declared map only)'}",
+        ]
+
+
+def collect_parties(
+    report: Report, pack: PolicyPack, datamap: DataMap | None = None
+) -> dict[str, Party]:
+    """The map's parties plus pack-known providers; placeholders for anything unknown."""
+    parties = {p.id: p for p in (datamap.parties if datamap else ())}
+    for s in report.systems:
+        if s.party not in parties:
+            parties[s.party] = pack.provider_party(s.party) or Party(s.party, s.party, "ZZ")
+    return parties
+
+
+def graph_of(report: Report, parties: Mapping[str, Party]) -> FlowGraph:
+    return FlowGraph(parties.values(), report.systems, report.flows)
+
+
+class Verdict(StrEnum):
+    """How a flow is drawn and summarised."""
+
+    LAWFUL = "lawful"
+    WARNING = "warning"
+    ERROR = "error"
+    SAME_ENTITY = "same-entity"
+    DOMESTIC = "no-transfer"
+
+
+VERDICT_COLOURS: dict[Verdict, str] = {
+    Verdict.LAWFUL: "#1a7f37",
+    Verdict.WARNING: "#b35900",
+    Verdict.ERROR: "#cf222e",
+    Verdict.SAME_ENTITY: "#0969da",
+    Verdict.DOMESTIC: "#6e7781",
+}
+
+
+def flow_verdicts(report: Report) -> dict[str, Verdict]:
+    """One verdict per flow: the worst of its transfers and its (unwaived) findings."""
+    worst: dict[str, Severity] = {}
+    for f in report.findings:
+        if f.subject_kind == "flow" and not f.waived:
+            old = worst.get(f.subject)
+            if old is None or f.severity.rank > old.rank:
+                worst[f.subject] = f.severity
+    out: dict[str, Verdict] = {}
+    by_flow: dict[str, list[bool]] = {}
+    same: dict[str, bool] = {}
+    for t in report.transfers:
+        by_flow.setdefault(t.flow, []).append(t.lawful)
+        same[t.flow] = same.get(t.flow, True) and t.same_entity
+    for flow in report.flows:
+        sev = worst.get(flow.id)
+        lawful = by_flow.get(flow.id)
+        if (lawful is not None and not all(lawful)) or sev is Severity.ERROR:
+            out[flow.id] = Verdict.ERROR
+        elif sev is Severity.WARNING:
+            out[flow.id] = Verdict.WARNING
+        elif lawful is None:
+            out[flow.id] = Verdict.DOMESTIC
+        elif same.get(flow.id):
+            out[flow.id] = Verdict.SAME_ENTITY
+        else:
+            out[flow.id] = Verdict.LAWFUL
+    return out
+
+
+def where(system: System, resolved: ResolvedLocation | None) -> str:
+    """`DE (aws:eu-central-1); access from US` — countries first, then the declared location."""
+    if resolved is None or resolved.unresolved:
+        text = f"unknown ({resolved.unresolved if resolved else 'not resolved'})"
+    elif resolved.any_country:
+        text = "any country"
+    else:
+        text = ", ".join(sorted(resolved.countries))
+    if system.location.provider:
+        text += f" ({system.location.describe()})"
+    if system.access_from:
+        text += f"; access from {', '.join(sorted(system.access_from))}"
+    return text
+
+
+def flows_by_id(report: Report) -> dict[str, Flow]:
+    return {f.id: f for f in report.flows}
+
+
+# ---------------------------------------------------------------------- templates
+def template_env() -> jinja2.Environment:
+    """Templates ship as package data; HTML is autoescaped, Markdown escapes by filter."""
+    import jinja2
+
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("residency.reports", "templates"),
+        autoescape=jinja2.select_autoescape(enabled_extensions=("html", "html.j2")),
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+        undefined=jinja2.StrictUndefined,
+    )
+    env.filters["cell"] = md_cell
+    env.filters["inline"] = inline_md
+    env.globals["COUNSEL"] = COUNSEL
+    env.globals["kind"] = lambda item: type(item).__name__.lower()
+    return env
+
+
+def inline_md(text: object) -> Any:
+    """HTML-escape, then render the two Markdown marks statements use: `code` and **bold**."""
+    import re
+
+    from markupsafe import Markup, escape
+
+    html = str(escape(str(text)))
+    html = re.sub(r"`([^`]+)`", r"<code>\1</code>", html)
+    html = re.sub(r"\*\*([^*]+)\*\*", r"<b>\1</b>", html)
+    return Markup(html)  # noqa: S704 - built from escaped text
+
+
+def md_cell(text: object) -> str:
+    """Text safe inside a Markdown table cell."""
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+# ---------------------------------------------------------------------- writing
+def write_atomic(path: Path, data: str | bytes) -> None:
+    """Write via a temporary file in the same directory, then rename: never half a file."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data.encode("utf-8") if isinstance(data, str) else data)
+            Path(tmp).chmod(_file_mode(path))  # mkstemp makes 0600; keep the usual mode
+            Path(tmp).replace(path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+    except OSError as exc:
+        raise ReportError(f"{path}: cannot write: {exc.strerror}") from None
+
+
+def _file_mode(path: Path) -> int:
+    try:
+        return path.stat().st_mode & 0o777
+    except FileNotFoundError:
+        umask = os.umask(0)
+        os.umask(umask)
+        return 0o666 & ~umask
+
+
+def write_directory(directory: Path, files: Mapping[str, str | bytes]) -> list[Path]:
+    """Write `files` into `directory`, refusing if it holds anything residency did not write.
+
+    A manifest records what residency wrote, so re-running into the same directory works
+    while a user's own files are never overwritten or mixed with generated ones.
+    """
+    manifest = directory / MANIFEST
+    if directory.exists() and not directory.is_dir():
+        raise ReportError(f"{directory}: exists and is not a directory")
+    ours: set[str] = set()
+    if manifest.is_file():
+        try:
+            ours = set(json.loads(manifest.read_text(encoding="utf-8")).get("files", []))
+        except (OSError, ValueError, AttributeError):
+            ours = set()
+    if directory.is_dir():
+        foreign = sorted(
+            p.name for p in directory.iterdir() if p.name != MANIFEST and p.name not in ours
+        )
+        if foreign:
+            raise ReportError(
+                f"{directory}: not empty and holds files residency did not write "
+                f"({', '.join(foreign[:3])}{'…' if len(foreign) > 3 else ''}); choose an empty "
+                "or new directory"
+            )
+    written = []
+    for name, data in files.items():
+        path = directory / name
+        write_atomic(path, data)
+        written.append(path)
+    write_atomic(manifest, json.dumps({"files": sorted(ours | set(files))}, indent=2) + "\n")
+    return written
+
+
+def slug(text: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "-" for c in text)
+
+
+def join(items: Iterable[str], sep: str = ", ") -> str:
+    return sep.join(items)
+
+
+def as_json(data: Any) -> str:
+    return json.dumps(data, indent=2, sort_keys=False, ensure_ascii=False) + "\n"

@@ -1,0 +1,189 @@
+"""A small Azure Resource Manager peer: list subscriptions, list resources, GET one resource.
+
+There is no ARM emulator (see /work/shared/reference/testing-notes.md). Responses follow the
+real shapes: `{"value": [...], "nextLink": ...}` pages whose `nextLink` is built from this
+server's own base URL (the SDK follows it verbatim and rewrites `api-version`), generic
+resources with `sku` for storage accounts, and ARM's error document (`AuthorizationFailed`).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+PAGE_SIZE = 2
+TENANT = "72f988bf-0000-4000-8000-000000000000"
+SUB_OK = "00000000-0000-4000-8000-000000000001"
+SUB_DENIED = "00000000-0000-4000-8000-000000000002"
+
+
+def storage_account(sub: str, rg: str, name: str, location: str, sku: str | None,
+                    tags: dict[str, str] | None = None) -> dict[str, Any]:
+    res: dict[str, Any] = {
+        "id": f"/subscriptions/{sub}/resourceGroups/{rg}/providers/"
+              f"Microsoft.Storage/storageAccounts/{name}",
+        "name": name,
+        "type": "Microsoft.Storage/storageAccounts",
+        "kind": "StorageV2",
+        "location": location,
+        "tags": tags or {},
+    }
+    if sku is not None:
+        res["sku"] = {"name": sku, "tier": sku.split("_", 1)[0]}
+    return res
+
+
+def generic(sub: str, rg: str, provider_type: str, name: str, location: str,
+            tags: dict[str, str] | None = None) -> dict[str, Any]:
+    res: dict[str, Any] = {
+        "id": f"/subscriptions/{sub}/resourceGroups/{rg}/providers/{provider_type}/{name}",
+        "name": name,
+        "type": provider_type,
+        "location": location,
+    }
+    if tags is not None:
+        res["tags"] = tags
+    return res
+
+
+def authorization_failed(sub: str) -> tuple[int, dict[str, Any]]:
+    return 403, {
+        "error": {
+            "code": "AuthorizationFailed",
+            "message": (
+                "The client 'residency-scanner' with object id "
+                "'11111111-1111-4111-8111-111111111111' does not have authorization to perform "
+                "action 'Microsoft.Resources/subscriptions/resources/read' over scope "
+                f"'/subscriptions/{sub}' or the scope is invalid. If access was recently "
+                "granted, please refresh your credentials."
+            ),
+        }
+    }
+
+
+@dataclass
+class FakeArm:
+    subscriptions: list[str] = field(default_factory=list)
+    resources: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    errors: dict[str, tuple[int, dict[str, Any]]] = field(default_factory=dict)
+    full: dict[str, dict[str, Any]] = field(default_factory=dict)  # id.lower() -> GET body
+    requests: list[tuple[str, str, bool]] = field(default_factory=list)  # method, path, auth?
+    url: str = ""
+    _server: ThreadingHTTPServer | None = None
+
+    def start(self) -> FakeArm:
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def do_GET(self) -> None:
+                auth = self.headers.get("Authorization", "")
+                fake.requests.append(("GET", self.path, auth.startswith("Bearer ")))
+                if not auth.startswith("Bearer "):
+                    self._send(401, {"error": {"code": "AuthenticationFailed",
+                                               "message": "Authentication failed."}})
+                    return
+                parts = urlsplit(self.path)
+                query = {k: v[0] for k, v in parse_qs(parts.query).items()}
+                segs = [s for s in parts.path.split("/") if s]
+                if segs == ["subscriptions"]:
+                    self._send(200, fake._subscriptions())
+                elif len(segs) == 3 and segs[0] == "subscriptions" and segs[2] == "resources":
+                    sub = segs[1]
+                    if sub in fake.errors:
+                        self._send(*fake.errors[sub])
+                        return
+                    self._send(200, fake._resources(sub, int(query.get("$skiptoken", "0"))))
+                elif "/" + "/".join(segs).lower() in fake.full:
+                    self._send(200, fake.full["/" + "/".join(segs).lower()])
+                else:
+                    self._send(404, {"error": {"code": "ResourceNotFound",
+                                               "message": f"{parts.path} was not found."}})
+
+            def _send(self, status: int, body: dict[str, Any]) -> None:
+                data = json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json; charset=utf-8")
+                self.send_header("Content-Length", str(len(data)))
+                self.send_header("x-ms-request-id", "00000000-0000-0000-0000-000000000000")
+                self.end_headers()
+                self.wfile.write(data)
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
+        threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+
+    def _subscriptions(self) -> dict[str, Any]:
+        return {
+            "value": [
+                {
+                    "id": f"/subscriptions/{s}",
+                    "authorizationSource": "RoleBased",
+                    "managedByTenants": [],
+                    "subscriptionId": s,
+                    "tenantId": TENANT,
+                    "displayName": f"sub-{s[-1]}",
+                    "state": "Enabled",
+                    "subscriptionPolicies": {
+                        "locationPlacementId": "Public_2014-09-01",
+                        "quotaId": "PayAsYouGo_2014-09-01",
+                        "spendingLimit": "Off",
+                    },
+                }
+                for s in self.subscriptions
+            ],
+            "count": {"type": "Total", "value": len(self.subscriptions)},
+        }
+
+    def _resources(self, sub: str, start: int) -> dict[str, Any]:
+        items = self.resources.get(sub, [])
+        body: dict[str, Any] = {"value": items[start:start + PAGE_SIZE]}
+        if start + PAGE_SIZE < len(items):
+            body["nextLink"] = (f"{self.url}/subscriptions/{sub}/resources?"
+                                f"api-version=2025-04-01&%24skiptoken={start + PAGE_SIZE}")
+        return body
+
+
+LEGACY_ID = (f"/subscriptions/{SUB_OK}/resourceGroups/rg-eu/providers/"
+             "Microsoft.Storage/storageAccounts/legacyeu")
+
+
+def standard_fake() -> FakeArm:
+    """SUB_OK: six resources over three pages; SUB_DENIED: 403 AuthorizationFailed."""
+    pii = {"data-classification": "customer-pii"}
+    legacy = storage_account(SUB_OK, "rg-eu", "legacyeu", "westeurope", None)
+    legacy_full = {**legacy, "sku": {"name": "Standard_LRS", "tier": "Standard"},
+                   "properties": {"primaryLocation": "westeurope",
+                                  "statusOfPrimary": "available"}}
+    return FakeArm(
+        subscriptions=[SUB_OK, SUB_DENIED],
+        resources={
+            SUB_OK: [
+                storage_account(SUB_OK, "rg-br", "brcustomers", "brazilsouth", "Standard_RAGRS",
+                                pii),
+                storage_account(SUB_OK, "rg-eu", "eucustomers", "westeurope", "Standard_GRS",
+                                pii),
+                generic(SUB_OK, "rg-dns", "Microsoft.Network/dnszones", "example.com", "global",
+                        {}),
+                generic(SUB_OK, "rg-eu", "Microsoft.Web/sites", "legacy-app", "West Europe",
+                        pii),
+                legacy,
+                storage_account(SUB_OK, "rg-eu", "eulocal", "westeurope", "Standard_ZRS", pii),
+            ],
+        },
+        errors={SUB_DENIED: authorization_failed(SUB_DENIED)},
+        full={LEGACY_ID.lower(): legacy_full},
+    )

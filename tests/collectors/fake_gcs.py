@@ -1,0 +1,180 @@
+"""A small Cloud Storage JSON API v1 peer: `GET /storage/v1/b?project=P` only.
+
+No emulator keeps bucket locations (see /work/shared/reference/testing-notes.md), so this
+serves bucket resources shaped as the real service returns them: upper-case `location`,
+`locationType`, `customPlacementConfig.dataLocations`, `labels`, `nextPageToken` paging, the
+`unreachable` list of `returnPartialSuccess`, and the real 403 error document.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+PAGE_SIZE = 2  # small on purpose: every project with > 2 buckets needs the SDK to page
+
+
+def bucket(
+    name: str,
+    location: str,
+    location_type: str,
+    labels: dict[str, str] | None = None,
+    data_locations: list[str] | None = None,
+    project_number: str = "123456789012",
+) -> dict[str, Any]:
+    """A bucket resource as `buckets.list` (projection=noAcl) returns it."""
+    res: dict[str, Any] = {
+        "kind": "storage#bucket",
+        "selfLink": f"https://www.googleapis.com/storage/v1/b/{name}",
+        "id": name,
+        "name": name,
+        "projectNumber": project_number,
+        "generation": "1700000000000000",
+        "metageneration": "1",
+        "location": location,
+        "storageClass": "STANDARD",
+        "etag": "CAE=",
+        "timeCreated": "2024-01-15T10:00:00.000Z",
+        "updated": "2024-01-15T10:00:00.000Z",
+        "locationType": location_type,
+        "rpo": "DEFAULT",
+        "iamConfiguration": {
+            "bucketPolicyOnly": {"enabled": True},
+            "uniformBucketLevelAccess": {"enabled": True},
+            "publicAccessPrevention": "enforced",
+        },
+        "softDeletePolicy": {"retentionDurationSeconds": "604800"},
+    }
+    if labels:
+        res["labels"] = labels
+    if data_locations:
+        res["customPlacementConfig"] = {"dataLocations": data_locations}
+    return res
+
+
+def forbidden(project: str) -> tuple[int, dict[str, Any]]:
+    """The real answer when the caller lacks storage.buckets.list on the project."""
+    message = (
+        "anonymous caller does not have storage.buckets.list access to the Google Cloud "
+        "project. Permission 'storage.buckets.list' denied on resource (or it may not exist)."
+    )
+    return 403, {
+        "error": {
+            "code": 403,
+            "message": message,
+            "errors": [{"message": message, "domain": "global", "reason": "forbidden"}],
+        }
+    }
+
+
+@dataclass
+class FakeGcs:
+    """Projects → buckets (or an error answer); records every request path for assertions."""
+
+    projects: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    errors: dict[str, tuple[int, dict[str, Any]]] = field(default_factory=dict)
+    unreachable: dict[str, list[str]] = field(default_factory=dict)
+    # project -> (pageToken, answer): fail a later page, e.g. permission revoked mid-scan
+    page_errors: dict[str, tuple[str, tuple[int, dict[str, Any]]]] = field(default_factory=dict)
+    requests: list[str] = field(default_factory=list)
+    url: str = ""
+    _server: ThreadingHTTPServer | None = None
+    _thread: threading.Thread | None = None
+
+    def start(self) -> FakeGcs:
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: Any) -> None:  # keep test output clean
+                pass
+
+            def do_GET(self) -> None:
+                fake.requests.append(self.path)
+                parts = urlsplit(self.path)
+                query = {k: v[0] for k, v in parse_qs(parts.query).items()}
+                if parts.path.rstrip("/") != "/storage/v1/b":
+                    self._send(404, {"error": {"code": 404, "message": "Not Found",
+                                               "errors": [{"message": "Not Found",
+                                                           "domain": "global",
+                                                           "reason": "notFound"}]}})
+                    return
+                project = query.get("project", "")
+                if project in fake.errors:
+                    self._send(*fake.errors[project])
+                    return
+                if project not in fake.projects:
+                    self._send(*_not_found(project))
+                    return
+                token = query.get("pageToken", "")
+                if project in fake.page_errors and fake.page_errors[project][0] == token:
+                    self._send(*fake.page_errors[project][1])
+                    return
+                items = fake.projects[project]
+                start = int(query.get("pageToken", "0") or 0)
+                size = min(PAGE_SIZE, int(query.get("maxResults", PAGE_SIZE)))
+                page = items[start:start + size]
+                body: dict[str, Any] = {"kind": "storage#buckets"}
+                if page:
+                    body["items"] = page
+                if start + size < len(items):
+                    body["nextPageToken"] = str(start + size)
+                if start == 0 and fake.unreachable.get(project) and \
+                        query.get("returnPartialSuccess", "").lower() == "true":
+                    body["unreachable"] = [
+                        f"projects/_/buckets/{n}" for n in fake.unreachable[project]
+                    ]
+                self._send(200, body)
+
+            def _send(self, status: int, body: dict[str, Any]) -> None:
+                data = json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json; charset=UTF-8")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+
+
+def _not_found(project: str) -> tuple[int, dict[str, Any]]:
+    message = f"The requested project was not found: {project}"
+    return 404, {"error": {"code": 404, "message": message,
+                           "errors": [{"message": message, "domain": "global",
+                                       "reason": "notFound"}]}}
+
+
+def standard_fake() -> FakeGcs:
+    """P1: five buckets over three pages (EU, EUR4, custom dual-region, region, NAM4) and one
+    unreachable bucket; P2: 403; P3 (not listed): 404."""
+    return FakeGcs(
+        projects={
+            "p1": [
+                bucket("eu-customers", "EU", "multi-region",
+                       labels={"data-classification": "customer-pii", "team": "crm"}),
+                bucket("eur4-backups", "EUR4", "dual-region",
+                       labels={"data-classification": "customer-pii"}),
+                bucket("custom-dual", "EU", "dual-region",
+                       labels={"data-classification": "customer-pii"},
+                       data_locations=["EUROPE-WEST1", "EUROPE-WEST4"]),
+                bucket("frankfurt-logs", "EUROPE-WEST3", "region"),
+                bucket("us-analytics", "NAM4", "dual-region",
+                       labels={"data-classification": "customer-pii"}),
+            ],
+        },
+        errors={"p2": forbidden("p2")},
+        unreachable={"p1": ["offline-bucket"]},
+    )
