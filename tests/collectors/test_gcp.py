@@ -177,3 +177,49 @@ def test_cli_scan_gcp_end_to_end(fake: FakeGcs, monkeypatch: pytest.MonkeyPatch)
     assert ("RES-I001", bucket_id("frankfurt-logs")) in rules
     assert ("RES-L001", bucket_id("offline-bucket")) in rules
     assert doc["coverage_gaps"][0]["scope"] == "project p2"
+
+
+def test_shards_split_projects_and_record_history(
+    fake: FakeGcs, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """`scan --shard K/N` scans each project in exactly one shard; each shard's run is
+    recorded and `evaluate --runs` merges them into one picture."""
+    monkeypatch.delenv("STORAGE_EMULATOR_HOST", raising=False)
+    db = f"sqlite:///{tmp_path / 'h.db'}"
+    seen: list[set[str]] = []
+    for k in (1, 2):
+        result = CliRunner().invoke(cli, [
+            "scan", "--gcp", "p1", "--gcp", "p2", "--gcp", "p3", "--gcp-endpoint", fake.url,
+            "--map", str(MAP), "--format", "json", "--shard", f"{k}/2", "--db", db,
+        ])
+        assert result.exit_code in (0, 1), result.output
+        doc = json.loads(result.stdout)
+        accounts = {s["id"] for s in doc["systems"] if s["origin"] == "collected"}
+        gaps = {g["scope"] for g in doc["coverage_gaps"]}
+        seen.append(accounts | gaps)
+    assert not seen[0] & seen[1]
+    result = CliRunner().invoke(cli, ["history", "--db", db])
+    assert result.exit_code == 0 and "scan:gcp#1/2" in result.output
+    merged = CliRunner().invoke(cli, ["evaluate", "--runs", "1,2", "--db", db, "--map", str(MAP),
+                                      "--format", "json"])
+    doc = json.loads(merged.stdout)
+    assert {s["id"] for s in doc["systems"] if s["origin"] == "collected"} | {
+        g["scope"] for g in doc["coverage_gaps"]} == seen[0] | seen[1]
+
+
+def test_fail_on_new_only_fails_on_what_is_new(
+    fake: FakeGcs, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.delenv("STORAGE_EMULATOR_HOST", raising=False)
+    db = f"sqlite:///{tmp_path / 'h.db'}"
+    args = ["scan", "--gcp", "p1", "--gcp-endpoint", fake.url, "--map", str(MAP),
+            "--db", db, "--fail-on-new"]
+    first = CliRunner().invoke(cli, args)
+    assert first.exit_code == 0, first.output  # the first run is the baseline
+    again = CliRunner().invoke(cli, args)
+    assert again.exit_code == 0, again.output  # nothing new
+    widened = CliRunner().invoke(cli, [*args[:3], "--gcp", "p2", *args[3:]])
+    assert widened.exit_code == 1  # same scope, and p2's 403 is a new RES-S001 error
+    no_db = CliRunner().invoke(cli, ["scan", "--gcp", "p1", "--gcp-endpoint", fake.url,
+                                     "--fail-on-new"])
+    assert no_db.exit_code == 2 and "--db" in no_db.stderr

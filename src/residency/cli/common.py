@@ -8,12 +8,15 @@ import sys
 from collections.abc import Callable
 from enum import IntEnum
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
 
 from residency.errors import ResidencyError
-from residency.model import Report, Severity
+from residency.model import DataMap, Report, Severity
+
+if TYPE_CHECKING:
+    from residency.policy.pack import PolicyPack
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -25,6 +28,7 @@ class ExitCode(IntEnum):
 
 
 FAIL_ON = ("error", "warning", "info", "never")
+DEFAULT_MAP = Path("residency.yaml")
 
 
 def exit_code(report: Report, fail_on: str) -> ExitCode:
@@ -115,6 +119,56 @@ def eval_options(func: F) -> F:
     func = click.option("--as-of", callback=parse_date, default=None, metavar="DATE",
                         help="Evaluate the law on this date (default: today).")(func)
     func = click.option("--map", "map_path", type=click.Path(path_type=Path, dir_okay=False),
-                        default=Path("residency.yaml"), show_default=True,
+                        default=DEFAULT_MAP, show_default=True,
                         help="The declared data map (YAML or JSON).")(func)
     return policy_options(func)
+
+
+def load_inputs(
+    policies: Path | None,
+    map_path: Path,
+    assume_invalid: tuple[str, ...],
+    *,
+    map_required: bool,
+) -> tuple[PolicyPack, DataMap]:
+    """The policy pack and the data map every evaluating command starts from.
+
+    `scan`, `gate` and `evaluate` may run without a map (no `residency.yaml` in the
+    current directory); `check` needs one. `--assume-invalid` ids must exist in the pack.
+    """
+    from residency.datamap import load_map
+    from residency.policy.pack import PolicyPack
+
+    pack = PolicyPack.load(policies)
+    unknown = [
+        i for i in assume_invalid if not pack.find_decision(i) and not pack.find_instrument(i)
+    ]
+    if unknown:
+        raise click.BadParameter(
+            f"unknown decision or instrument id(s): {', '.join(unknown)}",
+            param_hint="--assume-invalid",
+        )
+    if not map_required and map_path == DEFAULT_MAP and not map_path.exists():
+        return pack, DataMap((), (), ())
+    return pack, load_map(map_path, pack)
+
+
+def finish(
+    report: Report,
+    *,
+    fmt: str,
+    output: Path | None,
+    fail_on: str,
+    command: str,
+    scope: str,
+    db: str | None = None,
+    record: bool = False,
+    shard: str | None = None,
+) -> NoReturn:
+    """Write the report, record it when asked, and exit with the mapped code."""
+    write_report(report, fmt, output)
+    if db or record:
+        from residency.cli.history import record_if_requested
+
+        record_if_requested(report, command, scope, db, record, shard)
+    sys.exit(exit_code(report, fail_on))

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
-import sys
 from pathlib import Path
 
 import click
 
-from residency.cli.common import eval_options, exit_code, guarded, write_output
+from residency.cli.common import eval_options, finish, guarded, load_inputs
+from residency.cli.history import db_option
 
 _PATH = click.Path(path_type=Path, dir_okay=False)
 
@@ -22,6 +22,7 @@ _PATH = click.Path(path_type=Path, dir_okay=False)
 @click.option("--write-baseline", "write_baseline_path", type=_PATH, default=None,
               help="Record this run's findings and transfers as the new baseline.")
 @eval_options
+@db_option
 @guarded
 def gate(
     plans: tuple[Path, ...],
@@ -35,23 +36,14 @@ def gate(
     waivers_path: Path | None,
     baseline_path: Path | None,
     write_baseline_path: Path | None,
+    db: str | None,
+    record: bool,
 ) -> None:
     """Check PLANS (`terraform show -json` output) for where data will live and be copied."""
-    from residency.datamap import load_map
-    from residency.formats import get_formatter
-    from residency.model import DataMap
     from residency.plan import PlanContext, load_plans
     from residency.policy.engine import Engine, EngineOptions
-    from residency.policy.pack import PolicyPack
 
-    pack = PolicyPack.load(policies)
-    unknown = [i for i in assume_invalid
-               if not pack.find_decision(i) and not pack.find_instrument(i)]
-    if unknown:
-        raise click.BadParameter(f"unknown decision or instrument id(s): {', '.join(unknown)}",
-                                 param_hint="--assume-invalid")
-    default_map = map_path == Path("residency.yaml") and not map_path.exists()
-    datamap = DataMap((), (), ()) if default_map else load_map(map_path, pack)
+    pack, datamap = load_inputs(policies, map_path, assume_invalid, map_required=False)
     inventories = load_plans(list(plans), PlanContext(datamap.classification,
                                                       pack.paired_region))
     report = Engine(pack, EngineOptions(as_of, frozenset(assume_invalid))).run(
@@ -69,5 +61,5 @@ def gate(
         from residency.baseline import write_baseline
 
         write_baseline(report, write_baseline_path)
-    write_output(get_formatter(fmt).render(report), output)
-    sys.exit(exit_code(report, fail_on))
+    finish(report, fmt=fmt, output=output, fail_on=fail_on, command="gate",
+           scope="gate:" + ",".join(str(p) for p in plans), db=db, record=record)

@@ -13,7 +13,15 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from residency.cli.common import ExitCode, eval_options, exit_code, guarded, write_output
+from residency.cli.common import (
+    ExitCode,
+    eval_options,
+    exit_code,
+    guarded,
+    load_inputs,
+    write_output,
+    write_report,
+)
 from residency.errors import InputError
 from residency.model import DataMap, Inventory, Report
 
@@ -194,14 +202,10 @@ def evaluate(
     fail_on: str,
 ) -> None:
     """Merge stored shard inventories into one graph and evaluate them as one scan."""
-    from residency.datamap import load_map
-    from residency.formats import get_formatter
     from residency.policy.engine import Engine, EngineOptions
-    from residency.policy.pack import PolicyPack
 
-    pack = PolicyPack.load(policies)
-    has_map = map_path.exists() or map_path.name != "residency.yaml"
-    datamap = load_map(map_path, pack) if has_map else DataMap((), (), ())
+    pack, datamap = load_inputs(policies, map_path, assume_invalid, map_required=False)
+    has_map = bool(datamap.systems or datamap.parties or datamap.source)
     with _open(db) as store:
         infos = [store.run(i) for i in run_ids]
         inventories = [store.load_inventory(i) for i in run_ids]
@@ -216,7 +220,7 @@ def evaluate(
             run_id = store.record(report, command="evaluate",
                                   scope="evaluate:" + "+".join(scopes))
             click.echo(f"residency: recorded run {run_id} in {store.url}", err=True)
-    write_output(get_formatter(fmt).render(report), output)
+    write_report(report, fmt, output)
     sys.exit(exit_code(report, fail_on))
 
 

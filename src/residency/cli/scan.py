@@ -9,16 +9,29 @@ from typing import Any
 
 import click
 
-from residency.cli.common import eval_options, exit_code, guarded, write_output
+from residency._io import paused_gc
+from residency.cli.common import (
+    ExitCode,
+    eval_options,
+    exit_code,
+    guarded,
+    load_inputs,
+    write_report,
+)
+from residency.cli.history import db_option, fail_on_new, record_if_requested
 from residency.cli.scan_aws import aws_options, build_aws
 from residency.cli.scan_azure import azure_options, build_azure
 from residency.cli.scan_gcp import build_gcp, gcp_options
 from residency.collectors.interface import CollectContext, Collector
-from residency.errors import InputError
-from residency.formats import get_formatter
-from residency.model import DataMap, Inventory
+from residency.history.shard import in_shard, parse_shard
+from residency.model import Inventory
 from residency.policy.engine import Engine, EngineOptions
-from residency.policy.pack import PolicyPack
+
+
+def _check_shard(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
+    if value is not None:
+        parse_shard(value)
+    return value
 
 
 @click.command()
@@ -30,7 +43,13 @@ from residency.policy.pack import PolicyPack
 @click.option("--classified-only", is_flag=True, help="Skip resources with no classification.")
 @click.option("--inventory-out", type=click.Path(path_type=Path, dir_okay=False), default=None,
               help="Also write the inventory (.json, .csv or .parquet).")
+@click.option("--shard", default=None, metavar="K/N", callback=_check_shard,
+              help="Scan only the accounts/projects/subscriptions of shard K of N.")
+@click.option("--fail-on-new", "only_new", is_flag=True,
+              help="Exit 1 only for new error findings or new third countries since the last "
+              "recorded run of the same scope (needs --db or --record).")
 @eval_options
+@db_option
 @guarded
 def scan(
     map_path: Path,
@@ -43,14 +62,16 @@ def scan(
     workers: int,
     classified_only: bool,
     inventory_out: Path | None,
+    shard: str | None,
+    only_new: bool,
+    db: str | None,
+    record: bool,
     **provider_opts: Any,
 ) -> None:
     """Scan AWS, Google Cloud and Azure for where classified data lives and is replicated."""
-    from residency.datamap import load_map
-
-    pack = PolicyPack.load(policies)
-    datamap = load_map(map_path, pack) if map_path.exists() or map_path.name != "residency.yaml" \
-        else DataMap((), (), ())
+    if only_new and not (db or record):
+        raise click.UsageError("--fail-on-new compares with history: add --db URL or --record")
+    pack, datamap = load_inputs(policies, map_path, assume_invalid, map_required=False)
     collectors: list[Collector] = [
         c
         for c in (build_aws(pack, **provider_opts), build_gcp(pack, **provider_opts),
@@ -59,16 +80,26 @@ def scan(
     ]
     if not collectors:
         raise click.UsageError("nothing to scan: give --aws, --gcp PROJECT or --azure")
-    inventories = _collect(collectors, CollectContext(datamap.classification, classified_only,
-                                                      workers))
-    report = Engine(pack, EngineOptions(as_of, frozenset(assume_invalid))).run(
-        datamap, inventories
-    )
+    scope_filter = (lambda key: in_shard(key, shard)) if shard else None
+    ctx = CollectContext(datamap.classification, classified_only, workers,
+                         scope_filter=scope_filter)
+    inventories = _collect(collectors, ctx)
+    with paused_gc():
+        report = Engine(pack, EngineOptions(as_of, frozenset(assume_invalid))).run(
+            datamap, inventories
+        )
     if inventory_out is not None:
         from residency.formats.inventory import write_inventory
 
         write_inventory(report, inventory_out)
-    write_output(get_formatter(fmt).render(report), output)
+    write_report(report, fmt, output)
+    scope = "scan:" + ",".join(sorted(c.provider for c in collectors))
+    run_id = record_if_requested(report, "scan", scope, db, record, shard)
+    if only_new and run_id is not None:
+        from residency.history.store import Store
+
+        with Store.open(db) as store:
+            sys.exit(ExitCode.FINDINGS if fail_on_new(store, run_id) else ExitCode.CLEAN)
     sys.exit(exit_code(report, fail_on))
 
 
@@ -90,8 +121,5 @@ def _collect(collectors: list[Collector], ctx: CollectContext) -> list[Inventory
                 bar.update(_task, advance=advance, description=f"{_name}: {label}")
 
             out.append(c.collect(CollectContext(ctx.classification, ctx.classified_only,
-                                                ctx.workers, progress)))
+                                                ctx.workers, progress, ctx.scope_filter)))
     return out
-
-
-__all__ = ["InputError", "scan"]

@@ -60,6 +60,7 @@ class AzureCollector(Collector):
     def collect(self, ctx: CollectContext) -> Inventory:
         gaps: list[CoverageGap] = []
         subscriptions = list(self._subscriptions) or self._list_subscriptions(gaps)
+        subscriptions = [s for s in subscriptions if ctx.wants(s)]
         systems: list[System] = []
         flows: list[Flow] = []
         if subscriptions:

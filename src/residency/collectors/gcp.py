@@ -46,9 +46,10 @@ class GcpCollector(Collector):
         self._page_size = page_size
 
     def collect(self, ctx: CollectContext) -> Inventory:
-        workers = max(1, min(ctx.workers, len(self._projects)))
+        projects = [p for p in self._projects if ctx.wants(p)]
+        workers = max(1, min(ctx.workers, len(projects) or 1))
         with ThreadPoolExecutor(max_workers=workers) as pool:
-            parts = list(pool.map(lambda p: self._project(p, ctx), self._projects))
+            parts = list(pool.map(lambda p: self._project(p, ctx), projects))
         systems = [s for part in parts for s in part[0]]
         flows = [f for part in parts for f in part[1]]
         gaps = [g for part in parts for g in part[2]]

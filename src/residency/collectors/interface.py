@@ -33,6 +33,11 @@ class CollectContext:
     classified_only: bool = False
     workers: int = 8
     progress: ProgressCallback | None = field(default=None, compare=False)
+    scope_filter: Callable[[str], bool] | None = field(default=None, compare=False)
+
+    def wants(self, scope_id: str) -> bool:
+        """Whether this scan owns an account/project/subscription (`scan --shard K/N`)."""
+        return self.scope_filter is None or self.scope_filter(scope_id)
 
 
 class Collector(ABC):
