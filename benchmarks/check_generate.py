@@ -27,7 +27,7 @@ CATEGORIES = ["contact_details", "ticket_content", "attachments", "call_recordin
 LAYERS = 4
 
 
-def generate(n_flows: int, seed: int = 7) -> dict[str, Any]:
+def generate(n_flows: int, seed: int = 7) -> dict[str, Any]:  # noqa: PLR0915 - one recipe
     rnd = random.Random(seed)
     n_systems = max(40, n_flows // 5)
     n_parties = max(10, n_systems // 4)
@@ -83,7 +83,8 @@ def generate(n_flows: int, seed: int = 7) -> dict[str, Any]:
             sg: dict[str, Any] = {"type": "scc", "instrument": "2021/914", "module": module,
                                   "signed": f"202{rnd.randrange(2, 6)}-0{rnd.randrange(1, 9)}-15"}
             if rnd.random() < 0.7:
-                sg["tia"] = {"ref": f"TIA-{i}", "date": f"202{rnd.randrange(4, 7)}-0{rnd.randrange(1, 9)}-01"}
+                year = 2024 + rnd.randrange(3)
+                sg["tia"] = {"ref": f"TIA-{i}", "date": f"{year}-0{rnd.randrange(1, 9)}-01"}
             safeguards.append(sg)
         elif r < 0.55:
             safeguards.append({"type": "scc", "instrument": "2010/87", "module": module,

@@ -80,7 +80,21 @@ def show(policies: Path | None, ident: str) -> None:
 
 
 @click.command()
-def rules() -> None:
+@click.option("--format", "fmt", type=click.Choice(("text", "markdown")), default="text",
+              show_default=True, help="markdown prints the README's rule reference table.")
+def rules(fmt: str) -> None:
     """List the rule catalogue (stable IDs)."""
+    if fmt == "markdown":
+        click.echo(rules_markdown(), nl=False)
+        return
     for r in RULES.values():
         click.echo(f"{r.id}  {r.severity.value:<7}  {r.title}  [{r.article}]")
+
+
+def rules_markdown() -> str:
+    """The rule reference, generated from the rule definitions (README is checked against it)."""
+    lines = ["| Rule | Severity | Title | Law | What to do |", "|---|---|---|---|---|"]
+    for r in RULES.values():
+        lines.append(f"| `{r.id}` | {r.severity.value} | {r.title} | [{r.article}]({r.source}) "
+                     f"| {r.remediation} |")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,713 @@
+"""AWS collector: S3, RDS, DynamoDB and every tagged resource, across accounts and regions.
+
+Read-only (List/Describe/Get only; policies/iam/aws-readonly-policy.json lists every call).
+Work runs on one bounded thread pool as account → region × service → per-resource tasks, so
+a slow scope never holds up the others; anything unreadable becomes a `CoverageGap`.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from residency.collectors.interface import (
+    CollectContext,
+    Collector,
+    replication_flow,
+    resource_system,
+)
+from residency.errors import CollectorError
+from residency.model import CoverageGap, Flow, Inventory, Location, Origin, Role, System
+
+PROVIDER = "aws"
+DEFAULT_ROLE_NAME = "ResidencyReadOnly"
+# Regions a `describe_regions` entry may carry; "not-opted-in" regions cannot be called.
+_ENABLED = frozenset({"opt-in-not-required", "opted-in"})
+# S3 GetBucketLocation quirks (API reference): null means us-east-1, legacy `EU` is eu-west-1.
+_S3_LOCATION_ALIASES = {"": "us-east-1", "EU": "eu-west-1"}
+_GLOBAL_REGION = "aws-global"
+_KEY_PATTERN = re.compile(r"\b(?:AKIA|ASIA)[A-Z0-9]{16}\b")
+_SERVICES = ("rds", "dynamodb", "tagging")
+
+SessionFactory = Callable[[str | None], Any]
+"""profile name (None = default chain) → boto3.Session."""
+
+
+def _default_session_factory(profile: str | None) -> Any:
+    import boto3
+
+    return boto3.Session(profile_name=profile)
+
+
+# --------------------------------------------------------------------------- records
+@dataclass(slots=True)
+class _Resource:
+    """A resource as read, before classification turns it into a System."""
+
+    arn: str
+    name: str
+    account: str
+    regions: tuple[str, ...]
+    tags: dict[str, str]
+    unknown_reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class _Edge:
+    """Replication seen on the wire; built into a Flow once every endpoint is known."""
+
+    source: str
+    target: str
+    kind: str
+    target_account: str | None
+    target_region: str | None  # None: resolve later (S3 destination buckets)
+
+
+@dataclass(slots=True)
+class _Account:
+    id: str
+    session: Any
+    credentials: dict[str, str] | None  # explicit keys for an assumed role
+    lock: threading.Lock
+    partition: str = "aws"
+    clients: dict[tuple[str, str], Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class _Target:
+    """An account to enter: by profile, by role in a known account, or the base session."""
+
+    account: str | None = None
+    profile: str | None = None
+    assume: bool = False
+
+
+class _Redactor:
+    """Strips every credential the scan has seen from text before it leaves the collector."""
+
+    def __init__(self) -> None:
+        self._secrets: set[str] = set()
+        self._lock = threading.Lock()
+
+    def add(self, *values: str | None) -> None:
+        with self._lock:
+            self._secrets.update(v for v in values if v and len(v) >= 8)
+
+    def __call__(self, text: str) -> str:
+        with self._lock:
+            secrets = sorted(self._secrets, key=len, reverse=True)
+        for secret in secrets:
+            text = text.replace(secret, "[redacted]")
+        return _KEY_PATTERN.sub("[redacted]", text)
+
+
+# --------------------------------------------------------------------------- collector
+class AwsCollector(Collector):
+    """Collects an AWS estate: an organization, a list of accounts, or a list of profiles."""
+
+    provider = PROVIDER
+
+    def __init__(
+        self,
+        session: Any | None = None,
+        *,
+        organization: bool = True,
+        accounts: Sequence[str] = (),
+        profiles: Sequence[str] = (),
+        role_name: str = DEFAULT_ROLE_NAME,
+        regions: Sequence[str] = (),
+        endpoint_url: str | None = None,
+        max_attempts: int = 10,
+        connect_timeout: float = 5.0,
+        read_timeout: float = 30.0,
+        session_factory: SessionFactory = _default_session_factory,
+    ) -> None:
+        self._session = session
+        self._organization = organization
+        self._accounts = tuple(accounts)
+        self._profiles = tuple(profiles)
+        self._role_name = role_name
+        self._regions = tuple(regions)
+        self._endpoint_url = endpoint_url
+        self._max_attempts = max_attempts
+        self._connect_timeout = connect_timeout
+        self._read_timeout = read_timeout
+        self._session_factory = session_factory
+
+    def collect(self, ctx: CollectContext) -> Inventory:
+        return _Scan(self, ctx).run()
+
+    # used by _Scan
+    def _config(self, workers: int, service: str) -> Any:
+        from botocore.config import Config
+
+        extra: dict[str, Any] = {}
+        if service == "s3" and self._endpoint_url:
+            extra["s3"] = {"addressing_style": "path"}
+        return Config(
+            retries={"mode": "adaptive", "max_attempts": self._max_attempts},
+            connect_timeout=self._connect_timeout,
+            read_timeout=self._read_timeout,
+            max_pool_connections=max(10, workers),
+            **extra,
+        )
+
+
+class _Scan:
+    """One run of the collector: the pool, the results and the clients."""
+
+    def __init__(self, owner: AwsCollector, ctx: CollectContext) -> None:
+        self.o = owner
+        self.ctx = ctx
+        self.redact = _Redactor()
+        self.base = owner._session if owner._session is not None else (
+            owner._session_factory(None)
+        )
+        self._lock = threading.Lock()
+        self._session_locks: dict[int, threading.Lock] = {}
+        self._idle = threading.Condition()
+        self._pending = 0
+        self._errors: list[BaseException] = []
+        self._pool: ThreadPoolExecutor | None = None
+        self.resources: dict[str, _Resource] = {}
+        self.tagged: dict[str, _Resource] = {}
+        self.edges: list[_Edge] = []
+        self.gaps: list[CoverageGap] = []
+        self.accounts: list[_Account] = []
+        self.bucket_regions: dict[str, str] = {}
+
+    # ------------------------------------------------------------------ orchestration
+    def run(self) -> Inventory:
+        base_account = self._base_identity()
+        targets = self._targets(base_account)
+        with ThreadPoolExecutor(max_workers=self.ctx.workers,
+                                thread_name_prefix="residency-aws") as pool:
+            self._pool = pool
+            for target in targets:
+                self._submit(self._open_account, target, base_account)
+            self._drain()
+            self._resolve_destinations()
+            self._drain()
+        return self._build()
+
+    def _submit(self, fn: Callable[..., None], *args: Any) -> None:
+        if self._pool is None:
+            raise RuntimeError("_submit outside run()")
+        with self._idle:
+            self._pending += 1
+        self._pool.submit(fn, *args).add_done_callback(self._finished)
+
+    def _finished(self, fut: Future[None]) -> None:
+        with self._idle:
+            self._pending -= 1
+            exc = fut.exception()
+            if exc is not None:
+                self._errors.append(exc)
+            self._idle.notify_all()
+
+    def _drain(self) -> None:
+        """Wait until no task is pending; tasks may submit further tasks meanwhile."""
+        with self._idle:
+            self._idle.wait_for(lambda: self._pending == 0)
+            if self._errors:
+                raise self._errors[0]  # a bug in the collector is loud, never a silent gap
+
+    def _done(self, label: str) -> None:
+        if self.ctx.progress is not None:
+            self.ctx.progress(label, 1)
+
+    def _gap(self, scope: str, exc: BaseException | str) -> None:
+        reason = exc if isinstance(exc, str) else _describe_error(exc)
+        with self._lock:
+            self.gaps.append(CoverageGap(PROVIDER, scope, self.redact(reason)))
+
+    def _guarded(self, scope: str, fn: Callable[[], None]) -> None:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            fn()
+        except (ClientError, BotoCoreError) as exc:
+            self._gap(scope, exc)
+        finally:
+            self._done(scope)
+
+    # ------------------------------------------------------------------ clients
+    def _session_lock(self, session: Any) -> threading.Lock:
+        with self._lock:
+            return self._session_locks.setdefault(id(session), threading.Lock())
+
+    def _client(self, session: Any, service: str, region: str,
+                credentials: dict[str, str] | None = None) -> Any:
+        with self._session_lock(session):  # boto3 sessions are not thread-safe; clients are
+            return session.client(
+                service, region_name=region, endpoint_url=self.o._endpoint_url,
+                config=self.o._config(self.ctx.workers, service), **(credentials or {}),
+            )
+
+    def _acct_client(self, acct: _Account, service: str, region: str) -> Any:
+        key = (service, region)
+        with acct.lock:
+            client = acct.clients.get(key)
+        if client is None:
+            client = self._client(acct.session, service, region, acct.credentials)
+            with acct.lock:
+                client = acct.clients.setdefault(key, client)
+        return client
+
+    def _home_region(self, session: Any) -> str:
+        return str(getattr(session, "region_name", None) or "us-east-1")
+
+    # ------------------------------------------------------------------ accounts
+    def _base_identity(self) -> str | None:
+        """The caller's account; no credentials at all is the one error that stops a scan."""
+        from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
+
+        if self.o._profiles:
+            return None
+        creds = self.base.get_credentials()
+        if creds is None:
+            raise CollectorError(
+                "aws: no credentials found; set AWS_PROFILE, AWS_ACCESS_KEY_ID/"
+                "AWS_SECRET_ACCESS_KEY, or pass --aws-profile"
+            )
+        frozen = creds.get_frozen_credentials()
+        self.redact.add(frozen.access_key, frozen.secret_key, frozen.token)
+        try:
+            sts = self._client(self.base, "sts", self._home_region(self.base))
+            return str(sts.get_caller_identity()["Account"])
+        except NoCredentialsError:
+            raise CollectorError("aws: no credentials found") from None
+        except (ClientError, BotoCoreError) as exc:
+            raise CollectorError(
+                f"aws: cannot identify the caller with the given credentials: "
+                f"{self.redact(_describe_error(exc))}"
+            ) from None
+
+    def _targets(self, base_account: str | None) -> list[_Target]:
+        if self.o._profiles:
+            return [_Target(profile=p) for p in self.o._profiles]
+        if self.o._accounts:
+            return [_Target(account=a, assume=a != base_account) for a in self.o._accounts]
+        targets = [_Target(account=base_account)]
+        if self.o._organization:
+            for acct in self._org_accounts(base_account):
+                targets.append(_Target(account=acct, assume=True))
+        return targets
+
+    def _org_accounts(self, base_account: str | None) -> list[str]:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            org = self._client(self.base, "organizations", self._home_region(self.base))
+            out: list[str] = []
+            for page in org.get_paginator("list_accounts").paginate():
+                for acct in page.get("Accounts", []):
+                    if acct.get("Status", "ACTIVE") == "ACTIVE" and acct["Id"] != base_account:
+                        out.append(str(acct["Id"]))
+            return sorted(out)
+        except ClientError as exc:
+            if _code(exc) == "AWSOrganizationsNotInUseException":
+                return []  # a standalone account: nothing else to enter
+            self._gap("organization", f"cannot list member accounts, only account "
+                      f"{base_account} scanned: {_describe_error(exc)}")
+        except BotoCoreError as exc:
+            self._gap("organization", exc)
+        return []
+
+    def _open_account(self, target: _Target, base_account: str | None) -> None:
+        scope = f"account {target.account}" if target.account else f"profile {target.profile}"
+
+        def run() -> None:
+            acct = self._enter(target, base_account)
+            scope_ = f"account {acct.id}"
+            with self._lock:
+                self.accounts.append(acct)
+            regions = self._enabled_regions(acct, scope_)
+            self._submit(self._scan_s3, acct)
+            for region in regions:
+                for service in _SERVICES:
+                    self._submit(self._scan_regional, acct, region, service)
+            if regions:
+                home = "us-east-1" if "us-east-1" in regions else regions[0]
+                self._submit(self._scan_global_clusters, acct, home)
+
+        self._guarded(scope, run)
+
+    def _enter(self, target: _Target, base_account: str | None) -> _Account:
+        if target.profile is not None:
+            session = self.o._session_factory(target.profile)
+            creds = session.get_credentials()
+            if creds is not None:
+                frozen = creds.get_frozen_credentials()
+                self.redact.add(frozen.access_key, frozen.secret_key, frozen.token)
+            ident = self._client(session, "sts", self._home_region(session)).get_caller_identity()
+            return _Account(str(ident["Account"]), session, None, threading.Lock(),
+                            _partition_of(ident.get("Arn", "")))
+        if not target.assume:
+            return _Account(str(target.account or base_account), self.base, None,
+                            threading.Lock())
+        sts = self._client(self.base, "sts", self._home_region(self.base))
+        role_arn = f"arn:aws:iam::{target.account}:role/{self.o._role_name}"
+        got = sts.assume_role(RoleArn=role_arn, RoleSessionName="residency-scan",
+                              DurationSeconds=3600)["Credentials"]
+        self.redact.add(got["AccessKeyId"], got["SecretAccessKey"], got["SessionToken"])
+        creds = {
+            "aws_access_key_id": got["AccessKeyId"],
+            "aws_secret_access_key": got["SecretAccessKey"],
+            "aws_session_token": got["SessionToken"],
+        }
+        return _Account(str(target.account), self.base, creds, threading.Lock())
+
+    def _enabled_regions(self, acct: _Account, scope: str) -> list[str]:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        home = self._home_region(acct.session)
+        try:
+            ec2 = self._acct_client(acct, "ec2", home)
+            listed = ec2.describe_regions(AllRegions=False)["Regions"]
+        except (ClientError, BotoCoreError) as exc:
+            if self.o._regions:
+                return list(self.o._regions)  # trust the operator's list; calls will tell
+            self._gap(f"{scope} regions", f"cannot list enabled regions, regional services "
+                      f"not scanned: {_describe_error(exc)}")
+            return []
+        enabled: list[str] = []
+        status: dict[str, str] = {}
+        for reg in listed:
+            name = str(reg["RegionName"])
+            status[name] = str(reg.get("OptInStatus", "opt-in-not-required"))
+            if status[name] in _ENABLED and self._partition(acct, name) == acct.partition:
+                enabled.append(name)
+        if not self.o._regions:
+            return sorted(enabled)
+        chosen = []
+        for name in self.o._regions:
+            if name in enabled:
+                chosen.append(name)
+            elif name in status:
+                self._gap(f"{scope}/{name}", f"region not enabled (opt-in status "
+                          f"{status[name]})")
+            else:
+                self._gap(f"{scope}/{name}", "region not offered to this account")
+        return chosen
+
+    def _partition(self, acct: _Account, region: str) -> str:
+        with self._session_lock(acct.session):
+            return str(acct.session.get_partition_for_region(region))
+
+    # ------------------------------------------------------------------ S3
+    def _scan_s3(self, acct: _Account) -> None:
+        scope = f"account {acct.id}/s3"
+
+        def run() -> None:
+            s3 = self._acct_client(acct, "s3", "us-east-1")
+            for page in _pages(s3, "list_buckets"):
+                for bucket in page.get("Buckets", []):
+                    self._submit(self._scan_bucket, acct, str(bucket["Name"]))
+
+        self._guarded(scope, run)
+
+    def _scan_bucket(self, acct: _Account, name: str) -> None:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        scope = f"account {acct.id}/s3 bucket {name}"
+        arn = f"arn:aws:s3:::{name}"
+        try:
+            region = self._bucket_region(acct, name)
+        except (ClientError, BotoCoreError) as exc:
+            reason = f"bucket location unreadable: {self.redact(_describe_error(exc))}"
+            self._add(_Resource(arn, name, acct.id, (), {}, reason))
+            self._gap(scope, exc)
+            self._done(scope)
+            return
+        with self._lock:
+            self.bucket_regions[name] = region
+        s3 = self._acct_client(acct, "s3", region)
+
+        def run() -> None:
+            tags: dict[str, str] = {}
+            try:
+                tags = _tags(s3.get_bucket_tagging(Bucket=name).get("TagSet", []))
+            except ClientError as exc:
+                if _code(exc) != "NoSuchTagSet":
+                    self._add(_Resource(arn, name, acct.id, (region,), {}))
+                    raise
+            self._add(_Resource(arn, name, acct.id, (region,), tags))
+            try:
+                config = s3.get_bucket_replication(Bucket=name)["ReplicationConfiguration"]
+            except ClientError as exc:
+                if _code(exc) == "ReplicationConfigurationNotFoundError":
+                    return
+                raise
+            for rule in config.get("Rules", []):
+                if rule.get("Status", "Enabled") != "Enabled":
+                    continue
+                dest = rule.get("Destination", {})
+                target = str(dest.get("Bucket", ""))
+                if target:
+                    self._edge(_Edge(arn, target, "replication",
+                                     dest.get("Account") or None, None))
+
+        self._guarded(scope, run)
+
+    def _bucket_region(self, acct: _Account, name: str) -> str:
+        s3 = self._acct_client(acct, "s3", "us-east-1")
+        raw = s3.get_bucket_location(Bucket=name).get("LocationConstraint") or ""
+        return _S3_LOCATION_ALIASES.get(str(raw), str(raw))
+
+    def _resolve_destinations(self) -> None:
+        """S3 replication targets: a scanned bucket's region, else ask S3, else unknown."""
+        by_account = {a.id: a for a in self.accounts}
+        for edge in list(self.edges):
+            if edge.target_region is not None or not edge.target.startswith("arn:aws:s3:::"):
+                continue
+            bucket = edge.target.removeprefix("arn:aws:s3:::")
+            if bucket in self.bucket_regions:
+                continue
+            src = self.resources.get(edge.source)
+            acct = by_account.get(src.account) if src else None
+            if acct is not None:
+                self._submit(self._probe_bucket, acct, bucket)
+
+    def _probe_bucket(self, acct: _Account, bucket: str) -> None:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            region = self._bucket_region(acct, bucket)
+        except (ClientError, BotoCoreError) as exc:
+            with self._lock:
+                self.bucket_regions.setdefault(
+                    f"?{bucket}", f"outside the scanned accounts, location unreadable: "
+                    f"{self.redact(_describe_error(exc))}")
+        else:
+            with self._lock:
+                self.bucket_regions.setdefault(bucket, region)
+        self._done(f"s3 destination {bucket}")
+
+    # ------------------------------------------------------------------ regional
+    def _scan_regional(self, acct: _Account, region: str, service: str) -> None:
+        scope = f"account {acct.id}/{region} {service}"
+        fn = {"rds": self._scan_rds, "dynamodb": self._scan_dynamodb,
+              "tagging": self._scan_tagging}[service]
+        self._guarded(scope, lambda: fn(acct, region))
+
+    def _scan_rds(self, acct: _Account, region: str) -> None:
+        rds = self._acct_client(acct, "rds", region)
+        for page in _pages(rds, "describe_db_instances"):
+            for db in page.get("DBInstances", []):
+                arn = str(db["DBInstanceArn"])
+                # the ARN names the region; moto reports a replica's AZ as its source's
+                self._add(_Resource(arn, str(db["DBInstanceIdentifier"]), acct.id,
+                                    (_arn_region(arn) or region,), _tags(db.get("TagList", []))))
+                for replica in db.get("ReadReplicaDBInstanceIdentifiers", []):
+                    target = _rds_arn(str(replica), arn, "db")
+                    self._edge(_Edge(arn, target, "replication", _arn_account(target),
+                                     _arn_region(target)))
+                source = db.get("ReadReplicaSourceDBInstanceIdentifier")
+                if source:
+                    src = _rds_arn(str(source), arn, "db")
+                    self._edge(_Edge(src, arn, "replication", acct.id, _arn_region(arn)))
+                for backup in db.get("DBInstanceAutomatedBackupsReplications", []):
+                    target = str(backup.get("DBInstanceAutomatedBackupsArn", ""))
+                    if target:
+                        self._edge(_Edge(arn, target, "backup-replication",
+                                         _arn_account(target), _arn_region(target)))
+        for page in _pages(rds, "describe_db_clusters"):
+            for cluster in page.get("DBClusters", []):
+                arn = str(cluster["DBClusterArn"])
+                self._add(_Resource(arn, str(cluster["DBClusterIdentifier"]), acct.id,
+                                    (_arn_region(arn) or region,),
+                                    _tags(cluster.get("TagList", []))))
+                for replica in cluster.get("ReadReplicaIdentifiers", []):
+                    target = _rds_arn(str(replica), arn, "cluster")
+                    self._edge(_Edge(arn, target, "replication", _arn_account(target),
+                                     _arn_region(target)))
+
+    def _scan_global_clusters(self, acct: _Account, region: str) -> None:
+        """Aurora global databases: the writer cluster replicates to every reader region."""
+        scope = f"account {acct.id}/{region} rds global clusters"
+
+        def run() -> None:
+            rds = self._acct_client(acct, "rds", region)
+            for page in _pages(rds, "describe_global_clusters"):
+                for gc in page.get("GlobalClusters", []):
+                    for member in gc.get("GlobalClusterMembers", []):
+                        if not member.get("IsWriter"):
+                            continue
+                        writer = str(member["DBClusterArn"])
+                        for reader in member.get("Readers", []):
+                            self._edge(_Edge(writer, str(reader), "replication",
+                                             _arn_account(str(reader)), _arn_region(str(reader))))
+
+        self._guarded(scope, run)
+
+    def _scan_dynamodb(self, acct: _Account, region: str) -> None:
+        ddb = self._acct_client(acct, "dynamodb", region)
+        for page in _pages(ddb, "list_tables"):
+            for name in page.get("TableNames", []):
+                self._submit(self._scan_table, acct, region, str(name))
+
+    def _scan_table(self, acct: _Account, region: str, name: str) -> None:
+        scope = f"account {acct.id}/{region} dynamodb table {name}"
+
+        def run() -> None:
+            ddb = self._acct_client(acct, "dynamodb", region)
+            table = ddb.describe_table(TableName=name)["Table"]
+            arn = str(table["TableArn"])
+            tags: dict[str, str] = {}
+            for page in _pages(ddb, "list_tags_of_resource", ResourceArn=arn):
+                tags.update(_tags(page.get("Tags", [])))
+            self._add(_Resource(arn, name, acct.id, (region,), tags))
+            for replica in table.get("Replicas", []):  # global tables version 2019.11.21
+                other = str(replica.get("RegionName", ""))
+                if other and other != region:
+                    target = arn.replace(f":{region}:", f":{other}:", 1)
+                    self._edge(_Edge(arn, target, "replication", acct.id, other))
+
+        self._guarded(scope, run)
+
+    def _scan_tagging(self, acct: _Account, region: str) -> None:
+        tagging = self._acct_client(acct, "resourcegroupstaggingapi", region)
+        for page in _pages(tagging, "get_resources", ResourcesPerPage=100):
+            for item in page.get("ResourceTagMappingList", []):
+                arn = str(item["ResourceARN"])
+                if arn.startswith("arn:aws:s3:::") and "/" not in arn:
+                    continue  # buckets: region from GetBucketLocation, never from here
+                where = _arn_region(arn) or _GLOBAL_REGION
+                res = _Resource(arn, _arn_name(arn), _arn_account(arn) or acct.id, (where,),
+                                _tags(item.get("Tags", [])))
+                with self._lock:
+                    self.tagged.setdefault(arn, res)
+
+    # ------------------------------------------------------------------ results
+    def _add(self, res: _Resource) -> None:
+        with self._lock:
+            self.resources[res.arn] = res
+
+    def _edge(self, edge: _Edge) -> None:
+        with self._lock:
+            self.edges.append(edge)
+
+    def _build(self) -> Inventory:
+        systems: dict[str, System] = {}
+        flows: dict[str, Flow] = {}
+        known = dict(self.resources)
+        for arn, res in self.tagged.items():
+            known.setdefault(arn, res)  # specific collectors win; the tagging API fills in
+        for arn, res in sorted(known.items()):
+            system, fed = resource_system(
+                provider=PROVIDER, resource_id=arn, name=res.name, account=res.account,
+                regions=res.regions, tags=res.tags, ctx=self.ctx,
+                unknown_reason=res.unknown_reason,
+            )
+            if system is None:
+                continue
+            systems[arn] = system
+            flows.update((f.id, f) for f in fed)
+        for edge in self.edges:
+            src = systems.get(edge.source)
+            if src is None:
+                continue  # skipped as unclassified (--classified-only), or never seen
+            if edge.target not in systems:
+                systems[edge.target] = self._placeholder(edge, src, known.get(edge.target))
+            flow = replication_flow(src, edge.target, edge.kind)
+            flows[flow.id] = flow
+        gaps = sorted(set(self.gaps), key=lambda g: (g.scope, g.reason))
+        return Inventory(
+            tuple(sorted(systems.values(), key=lambda s: s.id)),
+            tuple(sorted(flows.values(), key=lambda f: f.id)),
+            tuple(gaps),
+        )
+
+    def _placeholder(self, edge: _Edge, src: System, seen: _Resource | None) -> System:
+        """A replica outside the scope (or skipped): it holds what its source holds."""
+        account: str | None
+        why: str | None
+        if seen is not None:
+            regions, account, why = seen.regions, seen.account, seen.unknown_reason
+            tags = tuple(sorted(seen.tags.items()))
+        else:
+            region = edge.target_region
+            why = None
+            if region is None and edge.target.startswith("arn:aws:s3:::"):
+                bucket = edge.target.removeprefix("arn:aws:s3:::")
+                region = self.bucket_regions.get(bucket)
+                if region is None:
+                    why = self.bucket_regions.get(
+                        f"?{bucket}", "replication destination outside the scanned accounts")
+            regions = (region,) if region else ()
+            if not regions and why is None:
+                why = "replication destination region unknown"
+            account, tags = edge.target_account, ()
+        return System(
+            id=edge.target, party=PROVIDER, role=Role.PROCESSOR,
+            location=Location(provider=PROVIDER, regions=regions, unknown_reason=why),
+            data_categories=src.data_categories, origin=Origin.COLLECTED,
+            classified=src.classified, name=_arn_name(edge.target), resource_id=edge.target,
+            account=account, tags=tags,
+        )
+
+
+# --------------------------------------------------------------------------- helpers
+def _pages(client: Any, operation: str, **kwargs: Any) -> Iterator[dict[str, Any]]:
+    if client.can_paginate(operation):
+        yield from client.get_paginator(operation).paginate(**kwargs)
+    else:
+        yield getattr(client, operation)(**kwargs)
+
+
+def _tags(items: list[dict[str, Any]]) -> dict[str, str]:
+    return {str(t["Key"]): str(t.get("Value", "")) for t in items}
+
+
+def _code(exc: Any) -> str:
+    return str(getattr(exc, "response", {}).get("Error", {}).get("Code", ""))
+
+
+def _describe_error(exc: BaseException) -> str:
+    """A reason for a gap: the AWS error code and message, never the request."""
+    code = _code(exc)
+    if code:
+        message = str(getattr(exc, "response", {}).get("Error", {}).get("Message", ""))
+        return f"{code}: {message}".rstrip(": ")
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _arn_parts(arn: str) -> list[str]:
+    return arn.split(":", 5)
+
+
+def _arn_region(arn: str) -> str | None:
+    parts = _arn_parts(arn)
+    return parts[3] or None if len(parts) > 3 else None
+
+
+def _arn_account(arn: str) -> str | None:
+    parts = _arn_parts(arn)
+    return parts[4] or None if len(parts) > 4 else None
+
+
+def _arn_name(arn: str) -> str:
+    parts = _arn_parts(arn)
+    tail = parts[5] if len(parts) > 5 else arn
+    return re.split(r"[:/]", tail)[-1] or tail
+
+
+def _partition_of(arn: str) -> str:
+    parts = _arn_parts(arn)
+    return parts[1] if len(parts) > 1 and parts[1] else "aws"
+
+
+def _rds_arn(ident: str, sibling_arn: str, kind: str) -> str:
+    """Same-region replicas are named by identifier, cross-region ones by ARN."""
+    if ident.startswith("arn:"):
+        return ident
+    prefix = sibling_arn.split(":", 5)
+    return ":".join([*prefix[:5], f"{kind}:{ident}"])
+
+
+__all__ = ["DEFAULT_ROLE_NAME", "AwsCollector"]
