@@ -38,15 +38,17 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", default="10000,100000,1000000")
     ap.add_argument("--format", default="json", choices=("json", "markdown", "text"))
+    ap.add_argument("--profile", default="realistic", choices=("realistic", "worst"),
+                    help="share of flows in breach (see check_generate.py)")
     args = ap.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
     exe = str(Path(sys.executable).with_name("residency"))
     rows = []
     for n in sizes:
-        path = OUT / f"map-{n}.json"
+        path = OUT / f"map-{args.profile}-{n}.json"
         if not path.exists():
             subprocess.run([sys.executable, str(HERE / "check_generate.py"), str(n), "-o",
-                            str(path)], check=True)
+                            str(path), "--profile", args.profile], check=True)
         report = OUT / f"report-{n}.{args.format}"
         wall, rss, _ = measure([exe, "check", "--map", str(path), "--as-of", "2026-11-30",
                                 "--format", args.format, "--output", str(report),

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import yaml
 
-from residency.collectors.interface import CollectContext, resource_system
+from residency.collectors.interface import CollectContext, replication_flow, resource_system
 from residency.datamap import parse_map
 from residency.model import Classification, ClassificationValue, CoverageGap, Inventory
 from residency.policy.engine import Engine, EngineOptions
@@ -46,7 +46,10 @@ def _inventory(case: dict[str, Any]) -> Inventory:
         assert system is not None
         systems.append(system)
     gaps = tuple(CoverageGap(**g) for g in case.get("gaps", []))
-    return Inventory(tuple(systems), (), gaps)
+    by_id = {s.id: s for s in systems}
+    flows = tuple(replication_flow(by_id[f["source"]], f["target"])
+                  for f in case.get("collected_flows", []))
+    return Inventory(tuple(systems), flows, gaps)
 
 
 @pytest.mark.parametrize(("rule_id", "case"), _cases())

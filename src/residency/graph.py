@@ -30,8 +30,9 @@ class FlowGraph:
         for f in self.flows:
             self._out[f.source].append(f)
             self._in[f.target].append(f)
-        categories = {c for s in self.systems.values() for c in s.data_categories}
-        categories.update(c for f in self.flows for c in f.data_categories)
+        sets = {s.data_categories for s in self.systems.values()}
+        sets.update({f.data_categories for f in self.flows})  # few distinct sets, shared
+        categories = {c for cats in sets for c in cats}
         self._categories: tuple[str, ...] = tuple(sorted(categories))
         self._regimes: tuple[str, ...] = ()
         self._inbound: dict[str, int] = {}
@@ -39,6 +40,8 @@ class FlowGraph:
         self._decode: dict[int, dict[str, frozenset[str]]] = {}
         self._slot: dict[str, int] = {}
         self._every = 0
+        self._carried_cache: dict[tuple[int, frozenset[str]], frozenset[str]] = {}
+        self._held_cache: dict[tuple[int, frozenset[str]], frozenset[str]] = {}
 
     # -------------------------------------------------------------- structure
     def __len__(self) -> int:
@@ -108,7 +111,7 @@ class FlowGraph:
         return g
 
     # -------------------------------------------------------------- propagation
-    def propagate(self, base: dict[str, frozenset[str]]) -> None:
+    def propagate(self, base: dict[str, frozenset[str]]) -> None:  # noqa: PLR0915 - one hot loop
         """Carry regimes along flows per data category until nothing changes.
 
         `base[s]` is what protects any data at `s` (its location, its party's
@@ -144,7 +147,7 @@ class FlowGraph:
             b = base.get(sid, frozenset())
             own[sid] = rep_cache[b] if b in rep_cache else rep_cache.setdefault(b, replicate(b))
             declared[sid] = cat_mask(s.data_categories)
-        flow_mask = {f.id: cat_mask(f.data_categories) for f in self.flows}
+        mask_cache: dict[frozenset[str], int] = {}
         spread: dict[int, int] = {}  # inbound bits -> the category slots they occupy
 
         def held_slots(sid: str, inbound_bits: int) -> int:
@@ -167,7 +170,10 @@ class FlowGraph:
             carried = own[sid] | inbound[sid]
             everything = held_slots(sid, inbound[sid])
             for flow in self._out[sid]:
-                contribution = carried & (flow_mask[flow.id] or everything)
+                fm = mask_cache.get(flow.data_categories)
+                if fm is None:
+                    fm = mask_cache[flow.data_categories] = cat_mask(flow.data_categories)
+                contribution = carried & (fm or everything)
                 target = flow.target
                 old = inbound[target]
                 if contribution | old != old:
@@ -225,12 +231,19 @@ class FlowGraph:
 
     def carried_regimes(self, system_id: str, categories: frozenset[str]) -> frozenset[str]:
         """Union of regimes carried into `system_id` for any of `categories`."""
-        decoded = self._decode_bits(self._inbound.get(system_id, 0))
-        out: frozenset[str] = frozenset()
-        for c in categories:
-            r = decoded.get(c)
-            if r:
-                out |= r
+        bits = self._inbound.get(system_id, 0)
+        if not bits:
+            return frozenset()
+        key = (bits, categories)
+        out = self._carried_cache.get(key)
+        if out is None:
+            decoded = self._decode_bits(bits)
+            out = frozenset()
+            for c in categories:
+                r = decoded.get(c)
+                if r:
+                    out |= r
+            self._carried_cache[key] = out
         return out
 
     def flow_categories(self, flow: Flow) -> frozenset[str]:
@@ -239,6 +252,12 @@ class FlowGraph:
 
     def categories_held(self, system_id: str) -> frozenset[str]:
         """Declared categories plus every category flowing in."""
-        s = self.systems[system_id]
-        inbound = self._decode_bits(self._inbound.get(system_id, 0))
-        return s.data_categories | frozenset(inbound) if inbound else s.data_categories
+        declared = self.systems[system_id].data_categories
+        bits = self._inbound.get(system_id, 0)
+        if not bits:
+            return declared
+        key = (bits, declared)
+        out = self._held_cache.get(key)
+        if out is None:
+            out = self._held_cache[key] = declared | frozenset(self._decode_bits(bits))
+        return out

@@ -179,6 +179,7 @@ class ResidencyRule:
 class ClassificationValue:
     data_categories: frozenset[str]
     fed_by: str | None = None
+    safeguards: tuple[Safeguard, ...] = ()  # for replication of resources so classified
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from residency.collectors.aws import AwsCollector
 from residency.collectors.interface import CollectContext
@@ -260,13 +261,16 @@ def test_cli_scan_end_to_end(aws_estate: Any, aws_hooks: Any) -> None:
     rules = {(f["rule"], f["subject"]) for f in report["findings"]}
     assert ("RES-S001", f"aws:account {aws_estate.legacy}") in rules
     assert ("RES-I001", "arn:aws:s3:::sd-scratch") in rules
-    # collected systems belong to the provider party (AWS EMEA SARL, LU): a replica in the
-    # US is same-entity processing (RES-I002), not a Chapter V transfer by the controller
+    # AWS EMEA SARL (LU) contracts, but a US region is run by the provider's US affiliate:
+    # the replica is a transfer to another entity, not same-entity processing, and with no
+    # safeguard declared for the classification it has no basis
     replica = (f"replication:arn:aws:rds:eu-west-1:{MGMT}:db:sd-tickets->"
                f"arn:aws:rds:us-east-1:{MGMT}:db:sd-tickets-us")
     s3 = "replication:arn:aws:s3:::sd-exports-fra->arn:aws:s3:::sd-exports-dr-us"
-    assert ("RES-I002", replica) in rules and ("RES-I002", s3) in rules
-    assert not any(rule == "RES-T001" for rule, _ in rules)
+    by_subject = {f["subject"]: f for f in report["findings"] if f["rule"].startswith("RES-T")}
+    assert by_subject[replica]["countries"] == ["US"] and by_subject[s3]["countries"] == ["US"]
+    assert "operating US" in by_subject[replica]["message"]
+    assert not any(rule == "RES-I002" for rule, _ in rules)
     for creds in aws_hooks.assumed:  # no assumed-role secret in the report
         assert creds["SecretAccessKey"] not in raw and creds["SessionToken"] not in raw
 
@@ -282,8 +286,36 @@ def test_cli_scan_controller_feeding_us_bucket_is_a_transfer(aws_estate: Any) ->
     code, report, _ = run_cli(aws_estate.url, "aws_map_fed.yaml")
     assert code == 1
     unlawful = {t["flow"] for t in report["transfers"] if not t["lawful"]}
-    assert unlawful == {"helpdesk->arn:aws:s3:::sd-exports-dr-us",
-                        f"helpdesk->arn:aws:rds:us-east-1:{MGMT}:db:sd-tickets-us"}
+    fed = {"helpdesk->arn:aws:s3:::sd-exports-dr-us",
+           f"helpdesk->arn:aws:rds:us-east-1:{MGMT}:db:sd-tickets-us"}
+    replicas = {f for f in unlawful if f.startswith("replication:")}
+    assert unlawful == fed | replicas and len(replicas) == 3  # S3, RDS, DynamoDB (to AU)
     t002 = {f["subject"] for f in report["findings"] if f["rule"] == "RES-T002"}
-    assert t002 == unlawful
+    assert fed <= t002
+
+
+@pytest.mark.usefixtures("aws_cli_session")
+def test_cli_scan_classification_safeguards_cover_replicas(
+    aws_estate: Any, tmp_path: Path
+) -> None:
+    """The provider's DPA (SCC module 3) declared on the classification value is the basis
+    for copies of resources so classified; the TIA still has to be current."""
+    doc = yaml.safe_load((DATA / "aws_map.yaml").read_text())
+    doc["classification"]["values"]["servicedesk"]["safeguards"] = [
+        {"type": "scc", "instrument": "2021/914", "module": 3, "signed": "2024-02-01",
+         "tia": {"ref": "TIA-AWS", "date": "2026-09-01"}}]
+    path = tmp_path / "map.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    regions = [arg for r in REGIONS for arg in ("--aws-region", r)]
+    from click.testing import CliRunner
+
+    from residency.cli.main import cli
+
+    result = CliRunner().invoke(cli, ["scan", "--aws", "--aws-endpoint", aws_estate.url,
+                                      *regions, "--map", str(path), "--format", "json",
+                                      "--as-of", "2026-11-30"])
+    report = json.loads(result.stdout)
+    replicas = [t for t in report["transfers"] if t["flow"].startswith("replication:")]
+    assert replicas and all(t["lawful"] for t in replicas)
+    assert {b["kind"] for t in replicas for b in t["bases"]} == {"safeguard"}
 

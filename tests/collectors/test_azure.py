@@ -191,12 +191,15 @@ def test_cli_scan_azure_end_to_end(fake: FakeArm, tmp_path: Path) -> None:
     findings = {(f["rule"], f["subject"]): f for f in doc["findings"]}
     assert ("RES-S001", f"azure:subscription {SUB_DENIED}") in findings
     br_flow = f"replication:{BR}->{BR}#secondary"
-    i002 = findings[("RES-I002", br_flow)]
-    assert i002["regime"] == "eu_gdpr" and i002["countries"] == ["US"]
+    # Microsoft Ireland contracts (eu_gdpr follows the data), but the Brazilian and US
+    # copies are held by Microsoft's affiliates there: a transfer between two entities,
+    # lawful here through Microsoft's DPF certification in the policy pack
     transfers = [t for t in doc["transfers"] if t["flow"] == br_flow]
-    assert [(t["countries"], t["same_entity"], t["lawful"]) for t in transfers] == [
-        (["US"], True, True)
+    assert [(t["regime"], t["countries"], t["same_entity"], t["lawful"]) for t in transfers] == [
+        ("eu_gdpr", ["US"], False, True)
     ]
+    assert transfers[0]["importer_party"] == "azure@US"
+    assert transfers[0]["bases"][0]["reference"] == "eu-us-dpf-2023-1795"
     # West Europe → North Europe (NL → IE) stays in the EEA: no transfer at all
     assert not [t for t in doc["transfers"] if t["flow"].startswith(f"replication:{EU}")]
     systems = {s["id"]: s for s in doc["systems"]}

@@ -113,3 +113,33 @@ def test_policy_dir_from_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setenv("RESIDENCY_POLICIES", str(tmp_path / "missing"))
     result = CliRunner().invoke(cli, ["policies", "validate"])
     assert result.exit_code == 2 and "policy pack directory not found" in result.stderr
+
+
+def test_fast_path_and_schema_agree(pack: object) -> None:
+    """Plain JSON-typed flows skip pydantic; the result must equal the schema's."""
+    import json
+
+    import yaml
+
+    from residency.datamap import loader, parse_map
+
+    doc = yaml.safe_load((ROOT / "examples" / "servicedesk" / "residency.yaml").read_text())
+    as_json = json.loads(json.dumps(doc, default=str))  # dates become strings: fast path
+    assert all(loader._fast_flow(f) is not None for f in as_json["flows"])
+    fast = parse_map(as_json, pack, Path("m.json"))  # type: ignore[arg-type]
+    slow = parse_map(doc, pack, Path("m.yaml"))  # YAML dates are objects: schema path
+    assert any(loader._fast_flow(f) is None for f in doc["flows"])
+    assert fast.flows == slow.flows
+
+
+@pytest.mark.parametrize("bad", [
+    {"id": "f", "from": "a", "to": "b", "recurring": "yes"},
+    {"id": "f", "from": "a", "to": "b", "safeguards": [{"type": "scc", "signed": "2025-1-1"}]},
+    {"id": "f", "from": "a", "to": "b", "safeguards": [{"type": "scc", "module": "2"}]},
+    {"id": "f", "from": "a", "to": "b", "colour": "red"},
+    {"id": 7, "from": "a", "to": "b"},
+])
+def test_fast_path_declines_what_it_does_not_know(bad: dict[str, object]) -> None:
+    from residency.datamap import loader
+
+    assert loader._fast_flow(bad) is None

@@ -29,8 +29,8 @@ def check(
     record: bool,
 ) -> None:
     """Judge every flow of the data map under GDPR Chapter V (and UK GDPR, Swiss FADP)."""
-    pack, datamap = load_inputs(policies, map_path, assume_invalid, map_required=True)
-    with paused_gc():
+    with paused_gc():  # millions of acyclic records: no cyclic collection needed
+        pack, datamap = load_inputs(policies, map_path, assume_invalid, map_required=True)
         report = Engine(pack, EngineOptions(as_of, frozenset(assume_invalid))).run(datamap)
         finish(report, fmt=fmt, output=output, fail_on=fail_on, command="check",
                scope=f"check:{map_path}", db=db, record=record)

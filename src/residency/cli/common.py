@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import os
 import sys
 from collections.abc import Callable
 from enum import IntEnum
@@ -29,6 +30,7 @@ class ExitCode(IntEnum):
 
 FAIL_ON = ("error", "warning", "info", "never")
 DEFAULT_MAP = Path("residency.yaml")
+BIG_REPORT = 500_000  # transfers + findings beyond which `finish` skips interpreter teardown
 
 
 def exit_code(report: Report, fail_on: str) -> ExitCode:
@@ -171,4 +173,11 @@ def finish(
         from residency.cli.history import record_if_requested
 
         record_if_requested(report, command, scope, db, record, shard)
-    sys.exit(exit_code(report, fail_on))
+    code = exit_code(report, fail_on)
+    if len(report.transfers) + len(report.findings) > BIG_REPORT:
+        # Everything is written and flushed; freeing millions of objects one by one would
+        # take several more seconds for nothing, so leave without the teardown.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    sys.exit(code)

@@ -183,7 +183,8 @@ class _Scan:
     # ------------------------------------------------------------------ orchestration
     def run(self) -> Inventory:
         base_account = self._base_identity()
-        targets = self._targets(base_account)
+        targets = [t for t in self._targets(base_account)
+                   if self.ctx.wants(t.account or t.profile or "")]
         with ThreadPoolExecutor(max_workers=self.ctx.workers,
                                 thread_name_prefix="residency-aws") as pool:
             self._pool = pool

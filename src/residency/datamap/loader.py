@@ -6,10 +6,12 @@ country, system, regime) are checked here. Both name the file and the key (exit 
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from pydantic import TypeAdapter
 
@@ -45,21 +47,28 @@ def load_map(path: Path, pack: PolicyPack) -> DataMap:
     with paused_gc():
         raw = read_document(path)
         digest = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
-        return parse_map(raw, pack, path, digest)
+        return _parse(raw, pack, path, digest, owned=True)
 
 
 def parse_map(raw: Any, pack: PolicyPack, path: Path, digest: str | None = None) -> DataMap:
-    """Validate a parsed document. Flows are validated and converted in chunks, dropping
-    the raw dicts as they go, so a million-flow map never exists three times in memory."""
+    """Validate a parsed document (left as it was: the caller's data is not consumed)."""
+    return _parse(raw, pack, path, digest, owned=False)
+
+
+def _parse(raw: Any, pack: PolicyPack, path: Path, digest: str | None, *, owned: bool) -> DataMap:
+    """Flows are validated and converted in chunks; when we own the parsed document the raw
+    records are released as we go, so a million-flow map never exists twice in memory."""
     if not isinstance(raw, dict):
         raise InputError(str(path), None, "a data map must be a mapping with a `version` key")
-    raw = dict(raw)
+    if not owned:
+        raw = dict(raw)
     raw_flows = raw.pop("flows", None)
     if raw_flows is None:
         raw_flows = []
     if not isinstance(raw_flows, list):
         raise InputError(str(path), "flows", "must be a list of flows")
-    raw_flows = list(raw_flows)  # we blank our copy as we go, never the caller's list
+    if not owned:
+        raw_flows = list(raw_flows)  # we blank our copy as we go, never the caller's list
     doc: DataMapIn = validate(DataMapIn, raw, path)
     builder = _Builder(pack, path)
     head = builder.build(doc, digest)
@@ -69,11 +78,103 @@ def parse_map(raw: Any, pack: PolicyPack, path: Path, digest: str | None = None)
     for start in range(0, len(raw_flows), _CHUNK):
         chunk = raw_flows[start : start + _CHUNK]
         raw_flows[start : start + _CHUNK] = [None] * len(chunk)
-        parsed = validate_many(_FLOWS, chunk, start, ("flows",), path)
+        fast = [_fast_flow(d) for d in chunk]
+        models: Sequence[_FastFlow | FlowIn]
+        if all(f is not None for f in fast):
+            models = [f for f in fast if f is not None]
+        else:  # the schema is the authority: it accepts more spellings and names the key
+            models = validate_many(_FLOWS, chunk, start, ("flows",), path)
         del chunk
-        for offset, f in enumerate(parsed):
+        for offset, f in enumerate(models):
             flows.append(builder.flow(f, start + offset, systems, seen))
     return replace(head, flows=tuple(flows))
+
+
+_FLOW_KEYS = frozenset({"id", "from", "to", "data_categories", "recurring", "safeguards",
+                        "purpose"})
+_SG_KEYS = frozenset(SafeguardIn.model_fields)
+_NOT_A_DATE = object()
+
+
+def _iso_date(value: object) -> Any:
+    """A `YYYY-MM-DD` string as a date, None for None, _NOT_A_DATE for anything else."""
+    if value is None:
+        return None
+    if type(value) is str and len(value) == 10 and value[4] == "-" and value[7] == "-":
+        try:
+            return dt.date.fromisoformat(value)
+        except ValueError:
+            return _NOT_A_DATE
+    return _NOT_A_DATE
+
+
+def _text(value: object) -> bool:
+    return value is None or type(value) is str
+
+
+def _fast_safeguard(d: object) -> Safeguard | None:
+    if type(d) is not dict or not d.keys() <= _SG_KEYS:
+        return None
+    get = d.get
+    kind, module, raw_tia = get("type"), get("module"), get("tia")
+    signed, expires, approved = _iso_date(get("signed")), _iso_date(get("expires")), _iso_date(
+        get("approved"))
+    if (type(kind) is not str or (module is not None and type(module) is not int)
+            or signed is _NOT_A_DATE or expires is _NOT_A_DATE or approved is _NOT_A_DATE
+            or not (_text(get("instrument")) and _text(get("article")) and _text(get("ref"))
+                    and _text(get("approved_by")))):
+        return None
+    tia = None
+    if raw_tia is not None:
+        if type(raw_tia) is not dict or not raw_tia.keys() <= {"ref", "date"}:
+            return None
+        ref, tia_date = raw_tia.get("ref"), _iso_date(raw_tia.get("date"))
+        if type(ref) is not str or tia_date is _NOT_A_DATE:
+            return None
+        tia = Tia(ref, tia_date)
+    return Safeguard(kind, get("instrument"), module, signed, expires, get("article"),
+                     get("ref"), get("approved_by"), approved, tia)
+
+
+class _FastFlow(NamedTuple):
+    id: str
+    source: str
+    target: str
+    data_categories: list[str]
+    recurring: bool
+    safeguards: tuple[Safeguard, ...]
+    purpose: str | None
+
+
+def _fast_flow(d: object) -> _FastFlow | None:
+    """The common, plainly-typed flow record without building a pydantic model (a big map
+    has a million of them). Anything unusual returns None and the chunk goes through the
+    schema, so this only ever accepts a subset of what the schema accepts."""
+    if type(d) is not dict or not d.keys() <= _FLOW_KEYS:
+        return None
+    fid, source, target = d.get("id"), d.get("from"), d.get("to")
+    if type(fid) is not str or not fid or type(source) is not str or type(target) is not str:
+        return None
+    cats = d.get("data_categories", [])
+    if type(cats) is not list:
+        return None
+    for c in cats:
+        if type(c) is not str:
+            return None
+    recurring = d.get("recurring", True)
+    purpose = d.get("purpose")
+    if type(recurring) is not bool or (purpose is not None and type(purpose) is not str):
+        return None
+    raw_sgs = d.get("safeguards", [])
+    if type(raw_sgs) is not list:
+        return None
+    sgs = []
+    for raw in raw_sgs:
+        sg = _fast_safeguard(raw)
+        if sg is None:
+            return None
+        sgs.append(sg)
+    return _FastFlow(fid, source, target, cats, recurring, tuple(sgs), purpose)
 
 
 class _Builder:
@@ -155,7 +256,9 @@ class _Builder:
                 raise self.fail(
                     f"classification.values.{name}.fed_by", f"unknown system {v.fed_by!r}"
                 )
-            values.append((name, ClassificationValue(frozenset(v.data_categories), v.fed_by)))
+            values.append((name, ClassificationValue(
+                frozenset(v.data_categories), v.fed_by, tuple(_safeguard(s) for s in v.safeguards)
+            )))
         return DataMap(
             parties=tuple(parties.values()),
             systems=tuple(systems.values()),
@@ -166,15 +269,19 @@ class _Builder:
             digest=digest,
         )
 
-    def flow(self, f: FlowIn, i: int, systems: dict[str, System], seen: set[str]) -> Flow:
-        key = f"flows[{i}](id={f.id})"
+    def flow(
+        self, f: FlowIn | _FastFlow, i: int, systems: dict[str, System], seen: set[str]
+    ) -> Flow:
         if f.id in seen:
-            raise self.fail(key, "duplicate flow id")
+            raise self.fail(f"flows[{i}](id={f.id})", "duplicate flow id")
         seen.add(f.id)
-        for end, sid in (("from", f.source), ("to", f.target)):
-            if sid not in systems:
-                raise self.fail(f"{key}.{end}", f"unknown system {sid!r}")
-        safeguards = tuple(_safeguard(s) for s in f.safeguards) if f.safeguards else ()
+        if f.source not in systems or f.target not in systems:
+            end, sid = ("from", f.source) if f.source not in systems else ("to", f.target)
+            raise self.fail(f"flows[{i}](id={f.id}).{end}", f"unknown system {sid!r}")
+        if isinstance(f, _FastFlow):
+            safeguards = f.safeguards
+        else:
+            safeguards = tuple(_safeguard(s) for s in f.safeguards) if f.safeguards else ()
         return Flow(
             id=f.id,
             source=f.source,

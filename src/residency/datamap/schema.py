@@ -99,6 +99,7 @@ class ResidencyRuleIn(_Strict):
 class ClassificationValueIn(_Strict):
     data_categories: list[str] = []
     fed_by: str | None = None
+    safeguards: list[SafeguardIn] = []
 
 
 class ClassificationIn(_Strict):

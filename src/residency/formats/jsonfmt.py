@@ -118,20 +118,54 @@ class JsonFormatter(Formatter):
             json.dump(report_to_dict(report), stream, indent=2, ensure_ascii=False)
             stream.write("\n")
             return
-        dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+        dumps = _compact_encoder()
         head = dumps(_head(report))
         stream.write(head[:-1])
-        sections: list[tuple[str, Iterable[dict[str, Any]]]] = [
-            ("systems", _systems(report)),
-            ("transfers", map(transfer_to_dict, report.transfers)),
-            ("findings", map(finding_to_dict, report.findings)),
-            ("coverage_gaps", _gaps(report)),
+        sections: list[tuple[str, Iterable[str]]] = [
+            ("systems", map(dumps, _systems(report))),
+            ("transfers", _transfer_lines(report.transfers, dumps)),
+            ("findings", map(dumps, map(finding_to_dict, report.findings))),
+            ("coverage_gaps", map(dumps, _gaps(report))),
         ]
-        for name, items in sections:
+        for name, lines in sections:
             stream.write(f',\n"{name}":[')
             first = True
-            for item in items:
-                stream.write(("\n" if first else ",\n") + dumps(item))
+            for line in lines:
+                stream.write(("\n" if first else ",\n") + line)
                 first = False
             stream.write("]")
         stream.write("}\n")
+
+
+def _transfer_lines(transfers: Iterable[Transfer], dumps: Any) -> Iterator[str]:
+    """Transfers of one shape share their bases (and often categories) tuples: encode
+    those once, by identity, and splice them into each record."""
+    fragments: dict[int, str] = {}
+    for t in transfers:
+        bases = fragments.get(id(t.bases))
+        if bases is None:
+            bases = fragments[id(t.bases)] = dumps(
+                [{"country": c, "kind": b.kind, "reference": b.reference, "source": b.source}
+                 for c, b in t.bases]
+            )
+        record = dumps({
+            "flow": t.flow, "regime": t.regime, "exporter": t.exporter, "importer": t.importer,
+            "exporter_party": t.exporter_party, "importer_party": t.importer_party,
+            "countries": t.countries, "data_categories": t.data_categories, "onward": t.onward,
+            "recurring": t.recurring, "same_entity": t.same_entity, "lawful": t.lawful,
+        })
+        yield f'{record[:-1]},"bases":{bases}}}'
+
+
+
+def _compact_encoder() -> Any:
+    """orjson when installed (about twice as fast on a million records), else the stdlib."""
+    try:
+        import orjson
+    except ImportError:  # pragma: no cover - orjson is a dependency; this keeps JSON working
+        return json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
+    def dumps(obj: Any) -> str:
+        return orjson.dumps(obj).decode()
+
+    return dumps

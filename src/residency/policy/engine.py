@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from residency.graph import FlowGraph
 from residency.model import (
@@ -18,6 +18,7 @@ from residency.model import (
     CoverageGap,
     DataMap,
     Finding,
+    Flow,
     Inventory,
     Location,
     Origin,
@@ -102,9 +103,11 @@ class Engine:
             if s.party not in parties:
                 provider = self.pack.provider_party(s.party)
                 parties[s.party] = provider or Party(s.party, s.party, "ZZ")
-        graph = FlowGraph(parties.values(), systems, flows)
         findings: list[Finding] = []
-        resolved = self._resolve_all(graph, findings)
+        resolved = self._resolve_all(systems, findings)
+        systems = self._provider_affiliates(systems, parties, resolved)
+        flows = _classified_safeguards(flows, systems, datamap)
+        graph = FlowGraph(parties.values(), systems, flows)
         base = {
             s.id: self._base_regimes(s, graph.party_of(s), resolved[s.id]) for s in graph
         }
@@ -145,11 +148,11 @@ class Engine:
 
     # ------------------------------------------------------------------ locations
     def _resolve_all(
-        self, graph: FlowGraph, findings: list[Finding]
+        self, systems: list[System], findings: list[Finding]
     ) -> dict[str, ResolvedLocation]:
         cache: dict[object, ResolvedLocation] = {}
         out: dict[str, ResolvedLocation] = {}
-        for s in graph:
+        for s in systems:
             res = cache.get(s.location)
             if res is None:
                 res = cache[s.location] = self.pack.resolve(s.location)
@@ -164,6 +167,43 @@ class Engine:
                         countries=(ANY_COUNTRY,),
                     )
                 )
+        return out
+
+    def _provider_affiliates(
+        self,
+        systems: list[System],
+        parties: dict[str, Party],
+        resolved: dict[str, ResolvedLocation],
+    ) -> list[System]:
+        """A cloud provider's EEA contracting entity does not run its US or Asian regions:
+        data stored there is held by the provider's affiliate in that country, a separate
+        importer (sub-processor). Re-party such systems so the copy is judged as a transfer
+        (with the provider's certifications) rather than as same-entity processing."""
+        out: list[System] = []
+        for s in systems:
+            provider = self.pack.providers.get(s.party)
+            party = parties.get(s.party)
+            loc = resolved[s.id]
+            if provider is None or party is None:
+                out.append(s)
+                continue
+            contract_regimes = self.pack.regimes_applying_in([party.country])
+            home = frozenset().union(*(
+                self.pack.free_flow_area(r) for r in contract_regimes
+            )) or frozenset({party.country})
+            outside = sorted(loc.countries - home)
+            if not outside and not loc.any_country:
+                out.append(s)
+                continue
+            where = "+".join(outside) if outside else "any country"
+            pid = f"{s.party}@{where}"
+            if pid not in parties:
+                operator = provider.parent or f"{party.name} affiliate"
+                parties[pid] = Party(pid, f"{operator} (operating {where})",
+                                     outside[0] if len(outside) == 1 else "ZZ",
+                                     party.certifications, party.subject_to, party.group)
+            # the contracting processor's law still covers what its affiliate holds
+            out.append(replace(s, party=pid, regimes=s.regimes | contract_regimes))
         return out
 
     def _base_regimes(self, s: System, party: Party, loc: ResolvedLocation) -> frozenset[str]:
@@ -193,7 +233,7 @@ class Engine:
         systems = graph.systems
         parties = graph.parties
         quals = {p.id: p.certifications | p.subject_to for p in parties.values()}
-        shapes: dict[tuple[Safeguard, ...], tuple[object, ...]] = {(): ()}
+        ordered: dict[frozenset[str], tuple[str, ...]] = {}
         for flow in graph.flows:
             categories = flow.data_categories or graph.categories_held(flow.source)
             if not categories:
@@ -204,8 +244,12 @@ class Engine:
             regimes = src_base | graph.carried_regimes(src.id, categories)
             if not regimes:
                 continue
+            in_order = ordered.get(regimes)
+            if in_order is None:
+                in_order = ordered[regimes] = tuple(sorted(regimes))
             cats: tuple[str, ...] | None = None
-            for regime in sorted(regimes):
+            shape: tuple[object, ...] | None = None
+            for regime in in_order:
                 third = third_cache.get((dst.id, regime))
                 if third is None:
                     loc = resolved[dst.id]
@@ -217,9 +261,8 @@ class Engine:
                 if not third:
                     continue
                 onward = regime not in src_base
-                shape = shapes.get(flow.safeguards)
                 if shape is None:
-                    shape = shapes[flow.safeguards] = _shape(flow.safeguards)
+                    shape = _shape(flow.safeguards) if flow.safeguards else ()
                 src_party = parties[src.party]
                 dst_party = parties[dst.party]
                 same_group = src_party.group is not None and src_party.group == dst_party.group
@@ -305,7 +348,7 @@ class Engine:
                 if scope_miss:
                     scope_notes.append(f"{IMPORTER} is outside the scope of {scope_miss}")
         if tia_needed:
-            self._check_tia(regime, verdict, tuple(tia_needed), out)
+            self._check_tia(regime, verdict, safeguards, tuple(tia_needed), out)
         if derogated and recurring:
             label = verdict.derogations[0][0].label()
             out.append(("RES-T004", f"recurring transfer to {', '.join(derogated)} relies on "
@@ -352,17 +395,20 @@ class Engine:
         self,
         regime: str,
         verdict: _SafeguardVerdict,
+        safeguards: tuple[Safeguard, ...],
         countries: tuple[str, ...],
         out: list[_Spec],
     ) -> None:
+        """One assessment covers the transfer, whichever safeguard entry records it (a UK
+        Addendum rides on the SCCs and their TIA)."""
         review = self.pack.regimes[regime].tia_review_days
-        for sg, _ins in verdict.art46:
+        for sg in safeguards:
             tia = sg.tia
             if tia is not None and tia.date is not None:
                 age = (self.opt.as_of - tia.date).days
                 if 0 <= age <= review:
                     return
-        dated = [sg.tia for sg, _ in verdict.art46 if sg.tia and sg.tia.date]
+        dated = [sg.tia for sg in safeguards if sg.tia and sg.tia.date]
         if dated:
             newest = max(t.date for t in dated if t.date)
             why = f"TIA {TIA_REF} dated {newest} is older than {review} days"
@@ -591,3 +637,23 @@ def _shape(safeguards: tuple[Safeguard, ...]) -> tuple[object, ...]:
 
 def _first_tia_ref(safeguards: tuple[Safeguard, ...]) -> str:
     return next((sg.tia.ref for sg in safeguards if sg.tia and sg.tia.date), "?")
+
+
+def _classified_safeguards(
+    flows: list[Flow], systems: list[System], datamap: DataMap
+) -> list[Flow]:
+    """Collected or planned copies have no contract of their own: they rely on the
+    safeguards the map declares for the source's classification value (e.g. the cloud
+    provider's DPA with SCC module 3)."""
+    cls = datamap.classification
+    if not any(v.safeguards for _, v in cls.values):
+        return flows
+    tags = {s.id: dict(s.tags) for s in systems if s.tags}
+    out = []
+    for f in flows:
+        found = None
+        if f.origin is not Origin.DECLARED and not f.safeguards:
+            value = tags.get(f.source, {}).get(cls.tag)
+            found = cls.lookup(value) if value is not None else None
+        out.append(replace(f, safeguards=found.safeguards) if found and found.safeguards else f)
+    return out
