@@ -14,6 +14,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from residency._io import write_atomic
 from residency.errors import InputError
 from residency.model import Report, Transfer
 
@@ -52,14 +53,7 @@ def write_baseline(report: Report, path: Path) -> None:
     """Write atomically; refuse to overwrite anything that is not a residency baseline."""
     if path.exists():
         _read(path)  # raises if it is not ours
-    text = json.dumps(baseline_document(report), indent=2) + "\n"
-    tmp = path.with_name(path.name + ".tmp")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp.write_text(text, encoding="utf-8")
-        tmp.replace(path)
-    except OSError as exc:
-        raise InputError(str(path), None, f"cannot write the baseline: {exc.strerror}") from None
+    write_atomic(path, json.dumps(baseline_document(report), indent=2) + "\n")
 
 
 def _read(path: Path) -> dict[str, Any]:

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
 
+from residency._io import atomic_output, write_atomic
 from residency.errors import ResidencyError
 from residency.model import DataMap, Report, Severity
 
@@ -65,17 +66,11 @@ def parse_date(_ctx: click.Context, _param: click.Parameter, value: str | None) 
 
 
 def write_output(text: str, output: Path | None) -> None:
-    """Print, or write to a file; refuse to overwrite a directory, never half-write."""
+    """Print, or write to a file atomically (never half a file)."""
     if output is None:
         click.echo(text, nl=False)
         return
-    tmp = output.with_name(output.name + ".tmp")
-    try:
-        output.parent.mkdir(parents=True, exist_ok=True)
-        tmp.write_text(text, encoding="utf-8")
-        tmp.replace(output)
-    except OSError as exc:
-        raise ResidencyError(f"{output}: cannot write: {exc.strerror}") from None
+    write_atomic(output, text)
 
 
 def write_report(report: Report, fmt: str, output: Path | None) -> None:
@@ -86,15 +81,8 @@ def write_report(report: Report, fmt: str, output: Path | None) -> None:
     if output is None:
         formatter.write(report, sys.stdout)
         return
-    tmp = output.with_name(output.name + ".tmp")
-    try:
-        output.parent.mkdir(parents=True, exist_ok=True)
-        with tmp.open("w", encoding="utf-8") as fh:
-            formatter.write(report, fh)
-        tmp.replace(output)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise ResidencyError(f"{output}: cannot write: {exc.strerror}") from None
+    with atomic_output(output) as fh:
+        formatter.write(report, fh)  # type: ignore[arg-type]  # text mode: a TextIO
 
 
 def policy_options(func: F) -> F:

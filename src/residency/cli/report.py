@@ -114,7 +114,7 @@ def register(
     fmt: str, output: Path | None,
 ) -> None:
     """The Art. 30(1)(e)/30(2)(c) transfer register: one row per flow × regime × country."""
-    from residency.reports._common import write_atomic
+    from residency._io import write_atomic
     from residency.reports.register import build_register, render_register
 
     if fmt == "xlsx" and output is None:
@@ -166,7 +166,8 @@ def html_(
     output: Path,
 ) -> None:
     """The whole report (summary, findings, transfers, diagram, TIA drafts) as one HTML file."""
-    from residency.reports._common import graph_of, write_atomic
+    from residency._io import write_atomic
+    from residency.reports._common import graph_of
     from residency.reports.html import render_html
     from residency.reports.tia import build_tia
 

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from residency._io import write_atomic
 from residency.graph import FlowGraph
 from residency.model import DataMap, Flow, Party, Report, ResolvedLocation, Severity, System
 from residency.reports import ReportError
@@ -180,32 +179,6 @@ def md_cell(text: object) -> str:
 
 
 # ---------------------------------------------------------------------- writing
-def write_atomic(path: Path, data: str | bytes) -> None:
-    """Write via a temporary file in the same directory, then rename: never half a file."""
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(data.encode("utf-8") if isinstance(data, str) else data)
-            Path(tmp).chmod(_file_mode(path))  # mkstemp makes 0600; keep the usual mode
-            Path(tmp).replace(path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-    except OSError as exc:
-        raise ReportError(f"{path}: cannot write: {exc.strerror}") from None
-
-
-def _file_mode(path: Path) -> int:
-    try:
-        return path.stat().st_mode & 0o777
-    except FileNotFoundError:
-        umask = os.umask(0)
-        os.umask(umask)
-        return 0o666 & ~umask
-
-
 def write_directory(directory: Path, files: Mapping[str, str | bytes]) -> list[Path]:
     """Write `files` into `directory`, refusing if it holds anything residency did not write.
 
