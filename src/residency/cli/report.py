@@ -59,7 +59,7 @@ def _evaluate(
     return _Run(pack, datamap, report, collect_parties(report, pack, datamap))
 
 
-@click.group()
+@click.group(short_help="TIA drafts, Art. 30 register, what-if impact, HTML report.")
 def report() -> None:
     """Transfer-impact reports: TIA drafts, Art. 30 register, what-if impact, HTML."""
 
@@ -102,7 +102,7 @@ def tia(
         click.echo(str(path), err=True)
 
 
-@report.command()
+@report.command(short_help="The Art. 30 transfer register (csv, xlsx, markdown).")
 @source_options
 @click.option("--format", "fmt", type=click.Choice(("csv", "xlsx", "markdown")), default="csv",
               show_default=True)
