@@ -18,7 +18,6 @@ from azure.core.exceptions import ServiceRequestError
 from azure.core.pipeline import PipelineRequest
 from azure.core.pipeline.transport import HttpRequest
 from click.testing import CliRunner
-from fake_arm import LEGACY_ID, SUB_DENIED, SUB_OK, FakeArm, standard_fake
 
 from residency.cli.main import cli
 from residency.cli.scan_azure import build_azure
@@ -29,6 +28,12 @@ from residency.collectors.azure import (
     loopback_bearer_policy,
 )
 from residency.collectors.interface import CollectContext
+from residency.demo.fake_arm import (
+    FakeArm,
+    authorization_failed,
+    generic,
+    storage_account,
+)
 from residency.model import Classification, ClassificationValue, Inventory, System
 from residency.policy.pack import PolicyPack
 
@@ -37,10 +42,42 @@ MAP = Path(__file__).parent / "data" / "cloud_map.yaml"
 CLASSIFICATION = Classification(
     "data-classification", (("customer-pii", ClassificationValue(frozenset({"contact"}))),)
 )
+SUB_OK = "00000000-0000-4000-8000-000000000001"
+SUB_DENIED = "00000000-0000-4000-8000-000000000002"
+LEGACY_ID = (f"/subscriptions/{SUB_OK}/resourceGroups/rg-eu/providers/"
+             "Microsoft.Storage/storageAccounts/legacyeu")
 BR = (f"/subscriptions/{SUB_OK}/resourceGroups/rg-br/providers/"
       "Microsoft.Storage/storageAccounts/brcustomers")
 EU = (f"/subscriptions/{SUB_OK}/resourceGroups/rg-eu/providers/"
       "Microsoft.Storage/storageAccounts/eucustomers")
+
+
+def standard_fake() -> FakeArm:
+    """SUB_OK: six resources over three pages; SUB_DENIED: 403 AuthorizationFailed."""
+    pii = {"data-classification": "customer-pii"}
+    legacy = storage_account(SUB_OK, "rg-eu", "legacyeu", "westeurope", None)
+    legacy_full = {**legacy, "sku": {"name": "Standard_LRS", "tier": "Standard"},
+                   "properties": {"primaryLocation": "westeurope",
+                                  "statusOfPrimary": "available"}}
+    return FakeArm(
+        subscriptions=[SUB_OK, SUB_DENIED],
+        resources={
+            SUB_OK: [
+                storage_account(SUB_OK, "rg-br", "brcustomers", "brazilsouth", "Standard_RAGRS",
+                                pii),
+                storage_account(SUB_OK, "rg-eu", "eucustomers", "westeurope", "Standard_GRS",
+                                pii),
+                generic(SUB_OK, "rg-dns", "Microsoft.Network/dnszones", "example.com", "global",
+                        {}),
+                generic(SUB_OK, "rg-eu", "Microsoft.Web/sites", "legacy-app", "West Europe",
+                        pii),
+                legacy,
+                storage_account(SUB_OK, "rg-eu", "eulocal", "westeurope", "Standard_ZRS", pii),
+            ],
+        },
+        errors={SUB_DENIED: authorization_failed(SUB_DENIED)},
+        full={LEGACY_ID.lower(): legacy_full},
+    )
 
 
 @pytest.fixture(scope="module")

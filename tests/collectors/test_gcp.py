@@ -10,7 +10,6 @@ from typing import Any
 import pytest
 import yaml
 from click.testing import CliRunner
-from fake_gcs import FakeGcs, bucket, forbidden, standard_fake
 from google.auth.credentials import AnonymousCredentials
 from google.cloud import storage
 
@@ -18,6 +17,7 @@ from residency.cli.main import cli
 from residency.cli.scan_gcp import build_gcp
 from residency.collectors.gcp import TAG_LOCATION_TYPE, GcpCollector, bucket_id
 from residency.collectors.interface import CollectContext
+from residency.demo.fake_gcs import FakeGcs, bucket, forbidden
 from residency.model import Classification, ClassificationValue, Inventory, System
 from residency.policy.pack import PolicyPack
 
@@ -29,6 +29,29 @@ EU27 = frozenset({
 CLASSIFICATION = Classification(
     "data-classification", (("customer-pii", ClassificationValue(frozenset({"contact"}))),)
 )
+
+
+def standard_fake() -> FakeGcs:
+    """P1: five buckets over three pages (EU, EUR4, custom dual-region, region, NAM4) and one
+    unreachable bucket; P2: 403; P3 (not listed): 404."""
+    return FakeGcs(
+        projects={
+            "p1": [
+                bucket("eu-customers", "EU", "multi-region",
+                       labels={"data-classification": "customer-pii", "team": "crm"}),
+                bucket("eur4-backups", "EUR4", "dual-region",
+                       labels={"data-classification": "customer-pii"}),
+                bucket("custom-dual", "EU", "dual-region",
+                       labels={"data-classification": "customer-pii"},
+                       data_locations=["EUROPE-WEST1", "EUROPE-WEST4"]),
+                bucket("frankfurt-logs", "EUROPE-WEST3", "region"),
+                bucket("us-analytics", "NAM4", "dual-region",
+                       labels={"data-classification": "customer-pii"}),
+            ],
+        },
+        errors={"p2": forbidden("p2")},
+        unreachable={"p1": ["offline-bucket"]},
+    )
 
 
 @pytest.fixture(scope="module")

@@ -12,6 +12,7 @@ from residency import __version__
 # name -> "module:attribute"; keeps start-up lean (the gate runs on every CI push)
 COMMANDS: dict[str, str] = {
     "check": "residency.cli.check:check",
+    "demo": "residency.cli.demo:demo",
     "diff": "residency.cli.history:diff",
     "evaluate": "residency.cli.history:evaluate",
     "export": "residency.cli.history:export",

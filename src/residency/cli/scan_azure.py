@@ -44,12 +44,7 @@ def build_azure(
     """None unless --azure or --azure-subscription was given."""
     if not azure and not azure_subscription:
         return None
-    from residency.collectors.azure import (
-        AzureCollector,
-        EmulatorCredential,
-        is_loopback,
-        loopback_bearer_policy,
-    )
+    from residency.collectors.azure import AzureCollector, is_loopback, loopback_collector
 
     try:  # azure-mgmt-resource 26 split SubscriptionClient into its own distribution
         importlib.import_module("azure.mgmt.resource.resources")
@@ -64,15 +59,13 @@ def build_azure(
         if not is_loopback(azure_endpoint):
             raise click.BadParameter("plain http is only allowed to a loopback host",
                                      param_hint="--azure-endpoint")
-        credential: Any = EmulatorCredential()
-        kwargs: dict[str, Any] = {"authentication_policy": loopback_bearer_policy(credential)}
-        return AzureCollector(credential, paired, azure_subscription, azure_endpoint, kwargs)
+        return loopback_collector(paired, azure_endpoint, azure_subscription)
     try:
         from azure.identity import DefaultAzureCredential
     except ImportError:
         raise CollectorError("--azure needs azure-identity: pip install 'residency[azure]'") \
             from None
-    kwargs = {}
+    kwargs: dict[str, Any] = {}
     if azure_endpoint:  # a sovereign cloud: tokens are for that cloud's ARM audience
         kwargs["credential_scopes"] = [f"{azure_endpoint.rstrip('/')}/.default"]
     return AzureCollector(DefaultAzureCredential(), paired, azure_subscription, azure_endpoint,

@@ -46,17 +46,9 @@ def build_gcp(
         ) from None
     endpoint = gcp_endpoint or os.environ.get("STORAGE_EMULATOR_HOST")
     if endpoint:
-        from google.auth.credentials import AnonymousCredentials
+        from residency.collectors.gcp import emulator_client_factory
 
-        if "://" not in endpoint:
-            endpoint = f"http://{endpoint}"
-        anonymous = AnonymousCredentials()  # type: ignore[no-untyped-call]
-
-        def local(project: str) -> Any:
-            return storage.Client(project=project, credentials=anonymous,
-                                  client_options={"api_endpoint": endpoint})
-
-        return GcpCollector(local, gcp)
+        return GcpCollector(emulator_client_factory(endpoint), gcp)
     import google.auth
     from google.auth.exceptions import DefaultCredentialsError
 

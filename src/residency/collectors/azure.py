@@ -201,6 +201,17 @@ class EmulatorCredential:
         return AccessToken("emulator", int(time.time()) + 3600)
 
 
+def loopback_collector(
+    paired_region: PairedRegion, endpoint: str, subscriptions: Iterable[str] = ()
+) -> AzureCollector:
+    """A collector for a local ARM peer over plain http (refused unless `endpoint` is loopback)."""
+    if not is_loopback(endpoint):
+        raise ValueError(f"{endpoint}: plain http is only allowed to a loopback host")
+    credential = EmulatorCredential()
+    return AzureCollector(credential, paired_region, subscriptions, endpoint,
+                          {"authentication_policy": loopback_bearer_policy(credential)})
+
+
 def is_loopback(url: str) -> bool:
     host = urlsplit(url).hostname or ""
     if host == "localhost":

@@ -34,6 +34,22 @@ def bucket_id(name: str) -> str:
     return f"{BUCKET_ID_PREFIX}{name}"
 
 
+def emulator_client_factory(endpoint: str) -> ClientFactory:
+    """Clients for a local Cloud Storage emulator or test peer: anonymous credentials."""
+    from google.auth.credentials import AnonymousCredentials
+    from google.cloud import storage
+
+    if "://" not in endpoint:
+        endpoint = f"http://{endpoint}"
+    anonymous = AnonymousCredentials()  # type: ignore[no-untyped-call]
+
+    def local(project: str) -> Any:
+        return storage.Client(project=project, credentials=anonymous,
+                              client_options={"api_endpoint": endpoint})
+
+    return local
+
+
 class GcpCollector(Collector):
     """Lists buckets per project (paged by the SDK); a project it cannot read is a gap."""
 

@@ -1,6 +1,7 @@
-"""A small Azure Resource Manager peer: list subscriptions, list resources, GET one resource.
+"""A small Azure Resource Manager peer on loopback: list subscriptions, list resources, GET one
+resource. Used by `residency demo` and the collector tests.
 
-There is no ARM emulator (see /work/shared/reference/testing-notes.md). Responses follow the
+There is no ARM emulator. Responses follow the
 real shapes: `{"value": [...], "nextLink": ...}` pages whose `nextLink` is built from this
 server's own base URL (the SDK follows it verbatim and rewrites `api-version`), generic
 resources with `sku` for storage accounts, and ARM's error document (`AuthorizationFailed`).
@@ -17,8 +18,6 @@ from urllib.parse import parse_qs, urlsplit
 
 PAGE_SIZE = 2
 TENANT = "72f988bf-0000-4000-8000-000000000000"
-SUB_OK = "00000000-0000-4000-8000-000000000001"
-SUB_DENIED = "00000000-0000-4000-8000-000000000002"
 
 
 def storage_account(sub: str, rg: str, name: str, location: str, sku: str | None,
@@ -74,6 +73,7 @@ class FakeArm:
     requests: list[tuple[str, str, bool]] = field(default_factory=list)  # method, path, auth?
     url: str = ""
     _server: ThreadingHTTPServer | None = None
+    _thread: threading.Thread | None = None
 
     def start(self) -> FakeArm:
         fake = self
@@ -118,13 +118,20 @@ class FakeArm:
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
-        threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True).start()
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,),
+                                        name="residency-fake-arm", daemon=True)
+        self._thread.start()
         return self
 
     def stop(self) -> None:
+        """Stop serving, close the socket and join the thread: nothing is left running."""
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
+            self._server = None
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
 
     def _subscriptions(self) -> dict[str, Any]:
         return {
@@ -155,35 +162,3 @@ class FakeArm:
             body["nextLink"] = (f"{self.url}/subscriptions/{sub}/resources?"
                                 f"api-version=2025-04-01&%24skiptoken={start + PAGE_SIZE}")
         return body
-
-
-LEGACY_ID = (f"/subscriptions/{SUB_OK}/resourceGroups/rg-eu/providers/"
-             "Microsoft.Storage/storageAccounts/legacyeu")
-
-
-def standard_fake() -> FakeArm:
-    """SUB_OK: six resources over three pages; SUB_DENIED: 403 AuthorizationFailed."""
-    pii = {"data-classification": "customer-pii"}
-    legacy = storage_account(SUB_OK, "rg-eu", "legacyeu", "westeurope", None)
-    legacy_full = {**legacy, "sku": {"name": "Standard_LRS", "tier": "Standard"},
-                   "properties": {"primaryLocation": "westeurope",
-                                  "statusOfPrimary": "available"}}
-    return FakeArm(
-        subscriptions=[SUB_OK, SUB_DENIED],
-        resources={
-            SUB_OK: [
-                storage_account(SUB_OK, "rg-br", "brcustomers", "brazilsouth", "Standard_RAGRS",
-                                pii),
-                storage_account(SUB_OK, "rg-eu", "eucustomers", "westeurope", "Standard_GRS",
-                                pii),
-                generic(SUB_OK, "rg-dns", "Microsoft.Network/dnszones", "example.com", "global",
-                        {}),
-                generic(SUB_OK, "rg-eu", "Microsoft.Web/sites", "legacy-app", "West Europe",
-                        pii),
-                legacy,
-                storage_account(SUB_OK, "rg-eu", "eulocal", "westeurope", "Standard_ZRS", pii),
-            ],
-        },
-        errors={SUB_DENIED: authorization_failed(SUB_DENIED)},
-        full={LEGACY_ID.lower(): legacy_full},
-    )

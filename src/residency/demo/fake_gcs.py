@@ -1,6 +1,6 @@
-"""A small Cloud Storage JSON API v1 peer: `GET /storage/v1/b?project=P` only.
+"""A small Cloud Storage JSON API v1 peer on loopback: `GET /storage/v1/b?project=P` only.
 
-No emulator keeps bucket locations (see /work/shared/reference/testing-notes.md), so this
+Used by `residency demo` and the collector tests. No emulator keeps bucket locations, so this
 serves bucket resources shaped as the real service returns them: upper-case `location`,
 `locationType`, `customPlacementConfig.dataLocations`, `labels`, `nextPageToken` paging, the
 `unreachable` list of `returnPartialSuccess`, and the real 403 error document.
@@ -140,14 +140,20 @@ class FakeGcs:
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
-        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,),
+                                        name="residency-fake-gcs", daemon=True)
         self._thread.start()
         return self
 
     def stop(self) -> None:
+        """Stop serving, close the socket and join the thread: nothing is left running."""
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
+            self._server = None
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
 
 
 def _not_found(project: str) -> tuple[int, dict[str, Any]]:
@@ -155,26 +161,3 @@ def _not_found(project: str) -> tuple[int, dict[str, Any]]:
     return 404, {"error": {"code": 404, "message": message,
                            "errors": [{"message": message, "domain": "global",
                                        "reason": "notFound"}]}}
-
-
-def standard_fake() -> FakeGcs:
-    """P1: five buckets over three pages (EU, EUR4, custom dual-region, region, NAM4) and one
-    unreachable bucket; P2: 403; P3 (not listed): 404."""
-    return FakeGcs(
-        projects={
-            "p1": [
-                bucket("eu-customers", "EU", "multi-region",
-                       labels={"data-classification": "customer-pii", "team": "crm"}),
-                bucket("eur4-backups", "EUR4", "dual-region",
-                       labels={"data-classification": "customer-pii"}),
-                bucket("custom-dual", "EU", "dual-region",
-                       labels={"data-classification": "customer-pii"},
-                       data_locations=["EUROPE-WEST1", "EUROPE-WEST4"]),
-                bucket("frankfurt-logs", "EUROPE-WEST3", "region"),
-                bucket("us-analytics", "NAM4", "dual-region",
-                       labels={"data-classification": "customer-pii"}),
-            ],
-        },
-        errors={"p2": forbidden("p2")},
-        unreachable={"p1": ["offline-bucket"]},
-    )

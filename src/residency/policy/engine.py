@@ -198,8 +198,8 @@ class Engine:
             where = "+".join(outside) if outside else "any country"
             pid = f"{s.party}@{where}"
             if pid not in parties:
-                operator = provider.parent or f"{party.name} affiliate"
-                parties[pid] = Party(pid, f"{operator} (operating {where})",
+                operator = provider.parent or party.name
+                parties[pid] = Party(pid, f"affiliate of {operator} operating {where}",
                                      outside[0] if len(outside) == 1 else "ZZ",
                                      party.certifications, party.subject_to, party.group)
             # the contracting processor's law still covers what its affiliate holds

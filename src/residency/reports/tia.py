@@ -7,6 +7,7 @@ with its source; everything that needs legal judgement is a visible blank for co
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -64,6 +65,8 @@ class TiaSection:
     title: str
     items: tuple[Item, ...]
 
+MAX_STEM = 120  # well under the 255-byte file-name limit, with room for `.html`/`.tmp` suffixes
+
 
 @dataclass(frozen=True, slots=True)
 class TiaDocument:
@@ -82,7 +85,13 @@ class TiaDocument:
 
     @property
     def filename(self) -> str:
-        return f"{slug(self.id)}.md"
+        """`<slug>.md`; a slug too long for a file name (collected flow ids hold two ARM
+        ids or ARNs) keeps its head and gets a digest of the whole id, so it stays unique."""
+        name = slug(self.id)
+        if len(name) > MAX_STEM:
+            digest = hashlib.sha256(self.id.encode()).hexdigest()[:12]
+            name = f"{name[:MAX_STEM - 13]}-{digest}"
+        return f"{name}.md"
 
 
 STEP_TITLES = (
