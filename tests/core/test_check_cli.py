@@ -155,3 +155,17 @@ def test_streamed_json_equals_indented(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(JsonFormatter, "STREAM_AT", 0)
     _, streamed = check_json(SERVICEDESK)
     assert streamed == small
+
+
+def test_text_table_says_how_many_findings_it_does_not_show(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from residency.formats.text import TextFormatter
+
+    monkeypatch.setattr(TextFormatter, "MAX_ROWS", 3)
+    code, out, _ = run("check", "--map", str(SERVICEDESK), "--as-of", "2026-11-30")
+    assert code == 1
+    _, doc = check_json(SERVICEDESK)
+    hidden = len(doc["findings"]) - 3
+    assert f"... and {hidden} more findings not shown" in out
+    assert f"{doc['summary']['error']} errors" in out

@@ -11,7 +11,11 @@ _STYLE = {Severity.ERROR: "bold red", Severity.WARNING: "yellow", Severity.INFO:
 
 
 class TextFormatter(Formatter):
+    """A table of findings for people; beyond MAX_ROWS it says how many more there are and
+    counts them per rule (a terminal table of 50,000 rows helps nobody and takes minutes)."""
+
     suffix = ".txt"
+    MAX_ROWS = 500
 
     def __init__(self, width: int = 140, color: bool = False) -> None:
         self.width = width
@@ -36,7 +40,7 @@ class TextFormatter(Formatter):
             table = Table(show_lines=False, expand=False)
             for col in ("severity", "rule", "subject", "regime", "countries", "message"):
                 table.add_column(col, overflow="fold")
-            for f in report.findings:
+            for f in report.findings[: self.MAX_ROWS]:
                 table.add_row(
                     f.severity.value + (" (waived)" if f.waived else ""),
                     f.rule,
@@ -47,6 +51,16 @@ class TextFormatter(Formatter):
                     style=_STYLE[f.severity] if self.color and not f.waived else None,
                 )
             console.print(table)
+            hidden = report.findings[self.MAX_ROWS:]
+            if hidden:
+                per_rule: dict[str, int] = {}
+                for f in hidden:
+                    per_rule[f.rule] = per_rule.get(f.rule, 0) + 1
+                console.print(
+                    f"... and {len(hidden)} more findings not shown ("
+                    + ", ".join(f"{r}: {n}" for r, n in sorted(per_rule.items()))
+                    + "); use --format json or markdown for every finding"
+                )
         else:
             console.print("no findings")
         for g in report.gaps:
