@@ -179,6 +179,7 @@ class _Scan:
         self.gaps: list[CoverageGap] = []
         self.accounts: list[_Account] = []
         self.bucket_regions: dict[str, str] = {}
+        self._partitions: dict[str, str] = {}
 
     # ------------------------------------------------------------------ orchestration
     def run(self) -> Inventory:
@@ -397,8 +398,14 @@ class _Scan:
         return chosen
 
     def _partition(self, acct: _Account, region: str) -> str:
-        with self._session_lock(acct.session):
-            return str(acct.session.get_partition_for_region(region))
+        """Partitions are static data, but botocore rebuilds its resolver on every ask:
+        look each region up once per scan."""
+        hit = self._partitions.get(region)
+        if hit is None:
+            with self._session_lock(acct.session):
+                hit = str(acct.session.get_partition_for_region(region))
+            self._partitions[region] = hit
+        return hit
 
     # ------------------------------------------------------------------ S3
     def _scan_s3(self, acct: _Account) -> None:
