@@ -42,6 +42,10 @@ class Origin(StrEnum):
     PLANNED = "planned"
 
 
+OUTSIDE_INVENTORY = "is outside the scanned inventory and the map"
+"""Reason the engine gives the placeholder it creates for a flow end no source described
+(history drops these when merging shards, where another shard holds the real system)."""
+
 ANY_COUNTRY = "*"
 """Country-set marker for a location that may be anywhere (e.g. Azure `global`)."""
 

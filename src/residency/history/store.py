@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from residency.errors import ResidencyError
 from residency.history import schema as t
 from residency.model import (
+    OUTSIDE_INVENTORY,
     Basis,
     CoverageGap,
     Finding,
@@ -38,7 +39,7 @@ from residency.model import (
 
 DEFAULT_PATH = Path(".residency") / "history.db"
 BUSY_TIMEOUT_S = 60
-_PLACEHOLDER_REASON = "is outside the scanned inventory and the map"  # see Engine.run
+_PLACEHOLDER_REASON = OUTSIDE_INVENTORY
 
 
 class HistoryError(ResidencyError):

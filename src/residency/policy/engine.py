@@ -14,6 +14,7 @@ from dataclasses import dataclass, field, replace
 from residency.graph import FlowGraph
 from residency.model import (
     ANY_COUNTRY,
+    OUTSIDE_INVENTORY,
     Basis,
     CoverageGap,
     DataMap,
@@ -95,8 +96,7 @@ class Engine:
                     known.add(end)
                     systems.append(System(
                         id=end, party="unknown", role=Role.PROCESSOR,
-                        location=Location(unknown_reason=f"{end} is outside the scanned "
-                                          "inventory and the map"),
+                        location=Location(unknown_reason=f"{end} {OUTSIDE_INVENTORY}"),
                         origin=Origin.COLLECTED,
                     ))
         for s in systems:
