@@ -16,6 +16,8 @@ import pytest
 boto3 = pytest.importorskip("boto3")
 moto_server = pytest.importorskip("moto.server")
 
+from residency.demo.estate import MotoGaps, error_response  # noqa: E402 - after the skips
+
 CLASS_TAG = "data-classification"
 SD = [{"Key": CLASS_TAG, "Value": "servicedesk"}]
 MGMT = "123456789012"  # moto's default caller account: the organization's management account
@@ -67,30 +69,27 @@ def aws_url(aws_server: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) ->
 
 # --------------------------------------------------------------------------- hooks
 @dataclass
-class AwsHooks:
+class AwsHooks(MotoGaps):
     """botocore event handlers the tests install on every session the collector uses.
 
-    - `denied_roles`: AssumeRole answers AccessDenied for these role ARNs. moto's STS lets
-      anyone assume any role; this stands for a member account whose ResidencyReadOnly
-      role is missing or does not trust the management account (real AWS: 403 AccessDenied).
-    - `ddb_replicas`: DescribeTable answers `Replicas` as real AWS does for a global table
-      (version 2019.11.21). moto accepts `replica_updates` but never reports replicas.
+    From `MotoGaps` (shared with the demo): `denied_roles` (AssumeRole answers AccessDenied,
+    standing for a member account whose ResidencyReadOnly role is missing or does not
+    trust the management account) and `ddb_replicas` (DescribeTable reports `Replicas` as
+    real AWS does for a global table; moto never reports them). Added here:
     - `calls`: every `service:Operation` sent, for the least-privilege policy check.
     - `assumed`: credentials STS handed out, to prove none leaks into a report.
     """
 
-    denied_roles: set[str] = field(default_factory=set)
-    ddb_replicas: dict[tuple[str, str], list[str]] = field(default_factory=dict)
     calls: list[tuple[str, str]] = field(default_factory=list)
     assumed: list[dict[str, str]] = field(default_factory=list)
     extra: list[tuple[str, Callable[..., Any]]] = field(default_factory=list)
+    caller: str = f"arn:aws:iam::{MGMT}:user/scanner"
 
     def install(self, session: Any) -> Any:
         events = session.events
         events.register("before-call", self._record)
-        events.register("before-call.sts.AssumeRole", self._deny)
+        super().install(session)
         events.register("after-call.sts.AssumeRole", self._capture)
-        events.register("after-call.dynamodb.DescribeTable", self._replicas)
         for name, handler in self.extra:
             events.register(name, handler)
         return session
@@ -98,38 +97,12 @@ class AwsHooks:
     def _record(self, model: Any, **_: Any) -> None:
         self.calls.append((model.service_model.service_name, model.name))
 
-    def _deny(self, params: Any, **_: Any) -> Any:
-        body = str(params.get("body", ""))
-        for arn in self.denied_roles:
-            if arn in body or arn.replace(":", "%3A").replace("/", "%2F") in body:
-                return self.error_response(
-                    403, "AccessDenied",
-                    f"User: arn:aws:iam::{MGMT}:user/scanner is not authorized to perform: "
-                    f"sts:AssumeRole on resource: {arn}",
-                )
-        return None
-
     def _capture(self, parsed: dict[str, Any], **_: Any) -> None:
         creds = parsed.get("Credentials")
         if creds:
             self.assumed.append({k: str(v) for k, v in creds.items()})
 
-    def _replicas(self, parsed: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
-        table = parsed.get("Table", {})
-        key = (str(context.get("client_region")), str(table.get("TableName")))
-        if key in self.ddb_replicas:
-            table["Replicas"] = [
-                {"RegionName": r, "ReplicaStatus": "ACTIVE"} for r in self.ddb_replicas[key]
-            ]
-
-    @staticmethod
-    def error_response(status: int, code: str, message: str) -> tuple[Any, dict[str, Any]]:
-        """A short-circuit answer for a `before-call` handler, as botocore would parse it."""
-        from botocore.awsrequest import AWSResponse
-
-        parsed = {"Error": {"Code": code, "Message": message},
-                  "ResponseMetadata": {"HTTPStatusCode": status}}
-        return AWSResponse("https://example.invalid", status, {}, None), parsed
+    error_response = staticmethod(error_response)
 
     @staticmethod
     def policy_actions() -> set[str]:

@@ -130,6 +130,7 @@ class MotoGaps:
 
     denied_roles: set[str] = field(default_factory=set)
     ddb_replicas: dict[tuple[str, str], list[str]] = field(default_factory=dict)
+    caller: str = f"arn:aws:iam::{CALLER_ACCOUNT}:user/residency-demo"
 
     def install(self, session: Any) -> Any:
         events = session.events
@@ -141,10 +142,10 @@ class MotoGaps:
         body = str(params.get("body", ""))
         for arn in self.denied_roles:
             if arn in body or arn.replace(":", "%3A").replace("/", "%2F") in body:
-                return _error_response(
+                return error_response(
                     403, "AccessDenied",
-                    f"User: arn:aws:iam::{CALLER_ACCOUNT}:user/residency-demo is not "
-                    f"authorized to perform: sts:AssumeRole on resource: {arn}",
+                    f"User: {self.caller} is not authorized to perform: sts:AssumeRole on "
+                    f"resource: {arn}",
                 )
         return None
 
@@ -157,7 +158,7 @@ class MotoGaps:
             ]
 
 
-def _error_response(status: int, code: str, message: str) -> tuple[Any, dict[str, Any]]:
+def error_response(status: int, code: str, message: str) -> tuple[Any, dict[str, Any]]:
     """A short-circuit answer for a `before-call` handler, as botocore would parse it."""
     from botocore.awsrequest import AWSResponse
 
