@@ -9,12 +9,11 @@ resources with `sku` for storage accounts, and ARM's error document (`Authorizat
 
 from __future__ import annotations
 
-import json
-import threading
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import parse_qs, urlsplit
+
+from residency.demo._loopback import JsonHandler, LoopbackServer
 
 PAGE_SIZE = 2
 TENANT = "72f988bf-0000-4000-8000-000000000000"
@@ -72,17 +71,17 @@ class FakeArm:
     full: dict[str, dict[str, Any]] = field(default_factory=dict)  # id.lower() -> GET body
     requests: list[tuple[str, str, bool]] = field(default_factory=list)  # method, path, auth?
     url: str = ""
-    _server: ThreadingHTTPServer | None = None
-    _thread: threading.Thread | None = None
+    _loop: LoopbackServer = field(default_factory=LoopbackServer, repr=False)
 
     def start(self) -> FakeArm:
         fake = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: Any) -> None:
-                pass
+        class Handler(JsonHandler):
+            extra_headers: ClassVar[dict[str, str]] = {
+                "x-ms-request-id": "00000000-0000-0000-0000-000000000000"
+            }
 
-            def do_GET(self) -> None:
+            def do_GET(self) -> None:  # noqa: N802 - the name http.server dispatches to
                 auth = self.headers.get("Authorization", "")
                 fake.requests.append(("GET", self.path, auth.startswith("Bearer ")))
                 if not auth.startswith("Bearer "):
@@ -106,32 +105,13 @@ class FakeArm:
                     self._send(404, {"error": {"code": "ResourceNotFound",
                                                "message": f"{parts.path} was not found."}})
 
-            def _send(self, status: int, body: dict[str, Any]) -> None:
-                data = json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json; charset=utf-8")
-                self.send_header("Content-Length", str(len(data)))
-                self.send_header("x-ms-request-id", "00000000-0000-0000-0000-000000000000")
-                self.end_headers()
-                self.wfile.write(data)
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
-        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,),
-                                        name="residency-fake-arm", daemon=True)
-        self._thread.start()
+        self.url = self._loop.serve(Handler, "residency-fake-arm")
         return self
 
     def stop(self) -> None:
         """Stop serving, close the socket and join the thread: nothing is left running."""
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-        if self._thread is not None:
-            self._thread.join()
-            self._thread = None
+        self._loop.stop()
 
     def _subscriptions(self) -> dict[str, Any]:
         return {

@@ -8,12 +8,11 @@ serves bucket resources shaped as the real service returns them: upper-case `loc
 
 from __future__ import annotations
 
-import json
-import threading
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import parse_qs, urlsplit
+
+from residency.demo._loopback import JsonHandler, LoopbackServer
 
 PAGE_SIZE = 2  # small on purpose: every project with > 2 buckets needs the SDK to page
 
@@ -82,17 +81,15 @@ class FakeGcs:
     page_errors: dict[str, tuple[str, tuple[int, dict[str, Any]]]] = field(default_factory=dict)
     requests: list[str] = field(default_factory=list)
     url: str = ""
-    _server: ThreadingHTTPServer | None = None
-    _thread: threading.Thread | None = None
+    _loop: LoopbackServer = field(default_factory=LoopbackServer, repr=False)
 
     def start(self) -> FakeGcs:
         fake = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: Any) -> None:  # keep test output clean
-                pass
+        class Handler(JsonHandler):
+            content_type: ClassVar[str] = "application/json; charset=UTF-8"
 
-            def do_GET(self) -> None:
+            def do_GET(self) -> None:  # noqa: N802 - the name http.server dispatches to
                 fake.requests.append(self.path)
                 parts = urlsplit(self.path)
                 query = {k: v[0] for k, v in parse_qs(parts.query).items()}
@@ -129,31 +126,13 @@ class FakeGcs:
                     ]
                 self._send(200, body)
 
-            def _send(self, status: int, body: dict[str, Any]) -> None:
-                data = json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json; charset=UTF-8")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
-        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,),
-                                        name="residency-fake-gcs", daemon=True)
-        self._thread.start()
+        self.url = self._loop.serve(Handler, "residency-fake-gcs")
         return self
 
     def stop(self) -> None:
         """Stop serving, close the socket and join the thread: nothing is left running."""
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-        if self._thread is not None:
-            self._thread.join()
-            self._thread = None
+        self._loop.stop()
 
 
 def _not_found(project: str) -> tuple[int, dict[str, Any]]:
