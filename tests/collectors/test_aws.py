@@ -127,6 +127,43 @@ def test_policy_lists_exactly_the_calls_made(aws_scanned: Any) -> None:
         assert verb.startswith(("List", "Describe", "Get")) or action == "sts:AssumeRole"
 
 
+def test_accounts_share_clients_and_sign_with_their_own_keys(
+    aws_estate: Any, aws_session: Any, aws_hooks: Any
+) -> None:
+    """One client per (service, region) for the whole organization, not per account; each
+    request still carries the key of the account it reads (moto files resources by key)."""
+    created: list[str] = []
+    signed: dict[tuple[str, str], set[str]] = {}
+
+    def on_create(**_: Any) -> None:
+        created.append("client")
+
+    def on_send(request: Any, **_: Any) -> None:
+        auth = request.headers["Authorization"].decode()
+        key, _date, region, service, _ = auth.split("Credential=")[1].split(",")[0].split("/")
+        signed.setdefault((service, region), set()).add(key)
+
+    aws_session.events.register("creating-client-class", on_create)
+    aws_session.events.register("before-send", on_send)
+    inv = collector(aws_session, aws_estate.url).collect(ctx())
+    assert len(inv.gaps) == 1  # the member whose role cannot be assumed
+    member_keys = {c["AccessKeyId"] for c in aws_hooks.assumed}
+    assert len(member_keys) == 2
+    for region in REGIONS:
+        assert len(signed[("rds", region)]) == 3  # management + the two members entered
+        assert member_keys < signed[("dynamodb", region)]
+    # every (service, region) client built exactly once; sts serves the caller only
+    assert len(created) == len(signed)
+    assert signed[("sts", "us-east-1")] == {"testing"}
+
+
+def test_a_request_outside_an_account_task_is_refused() -> None:
+    from residency.collectors.aws import _sign_as_acting
+
+    with pytest.raises(RuntimeError, match="outside an account"):
+        _sign_as_acting(request=object())
+
+
 # --------------------------------------------------------------------------- options
 def test_classified_only_skips_unclassified(aws_estate: Any, aws_session: Any) -> None:
     inv = collector(aws_session, aws_estate.url).collect(ctx(classified_only=True))

@@ -3,6 +3,12 @@
 Read-only (List/Describe/Get only; policies/iam/aws-readonly-policy.json lists every call).
 Work runs on one bounded thread pool as account → region × service → per-resource tasks, so
 a slow scope never holds up the others; anything unreadable becomes a `CoverageGap`.
+
+Clients are costly to build (about 3 ms of CPU each, more than the calls they make) and an
+organization scan needs services × regions of them per account. So every account reached
+through the same session shares one client per (service, region): each task runs "as" its
+account (a context variable) and a `before-sign` hook signs the request with that account's
+credentials. Connections are reused across accounts too.
 """
 
 from __future__ import annotations
@@ -11,7 +17,8 @@ import re
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from contextvars import ContextVar
+from dataclasses import dataclass
 from typing import Any
 
 from residency.collectors.interface import (
@@ -67,14 +74,27 @@ class _Edge:
     target_region: str | None  # None: resolve later (S3 destination buckets)
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True, eq=False)
 class _Account:
+    """An account entered: its requests go through `session`'s clients, signed with
+    `credentials` (botocore credentials: the session's own, or an assumed role's)."""
+
     id: str
     session: Any
-    credentials: dict[str, str] | None  # explicit keys for an assumed role
-    lock: threading.Lock
+    credentials: Any
     partition: str = "aws"
-    clients: dict[tuple[str, str], Any] = field(default_factory=dict)
+
+
+# The account the current task acts in; read by the signing hook of every shared client.
+_ACTING: ContextVar[_Account | None] = ContextVar("residency_aws_account", default=None)
+
+
+def _sign_as_acting(request: Any, **_: Any) -> None:
+    """`before-sign` hook: sign with the acting account's credentials, never a default."""
+    acct = _ACTING.get()
+    if acct is None:
+        raise RuntimeError("aws: request sent outside an account's task")  # a collector bug
+    request.context.setdefault("signing", {})["request_credentials"] = acct.credentials
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,6 +193,8 @@ class _Scan:
         self._pending = 0
         self._errors: list[BaseException] = []
         self._pool: ThreadPoolExecutor | None = None
+        self._clients: dict[tuple[int, str, str], Any] = {}
+        self._sts: Any = None
         self.resources: dict[str, _Resource] = {}
         self.tagged: dict[str, _Resource] = {}
         self.edges: list[_Edge] = []
@@ -203,13 +225,18 @@ class _Scan:
             self._pending += 1
         self._pool.submit(fn, *args).add_done_callback(self._finished)
 
+    def _submit_as(self, acct: _Account, fn: Callable[..., None], *args: Any) -> None:
+        """Run `fn(acct, *args)` as `acct`: its requests are signed with acct's credentials."""
+        self._submit(_acting, acct, fn, *args)
+
     def _finished(self, fut: Future[None]) -> None:
         with self._idle:
             self._pending -= 1
             exc = fut.exception()
             if exc is not None:
                 self._errors.append(exc)
-            self._idle.notify_all()
+            if self._pending == 0:  # only then can the waiter go on: no wake-up per task
+                self._idle.notify_all()
 
     def _drain(self) -> None:
         """Wait until no task is pending; tasks may submit further tasks meanwhile."""
@@ -242,22 +269,40 @@ class _Scan:
         with self._lock:
             return self._session_locks.setdefault(id(session), threading.Lock())
 
-    def _client(self, session: Any, service: str, region: str,
-                credentials: dict[str, str] | None = None) -> Any:
+    def _client(self, session: Any, service: str, region: str) -> Any:
         with self._session_lock(session):  # boto3 sessions are not thread-safe; clients are
             return session.client(
                 service, region_name=region, endpoint_url=self.o._endpoint_url,
-                config=self.o._config(self.ctx.workers, service), **(credentials or {}),
+                config=self.o._config(self.ctx.workers, service),
             )
 
+    def _base_sts(self) -> Any:
+        """STS as the caller itself (identity, AssumeRole): one client for the scan."""
+        with self._lock:
+            sts = self._sts
+        if sts is None:
+            sts = self._client(self.base, "sts", self._home_region(self.base))
+            with self._lock:
+                sts = self._sts = self._sts or sts
+        return sts
+
     def _acct_client(self, acct: _Account, service: str, region: str) -> Any:
-        key = (service, region)
-        with acct.lock:
-            client = acct.clients.get(key)
+        """The (service, region) client shared by every account of acct's session; it must
+        be used inside a task acting as acct (see `_submit_as`)."""
+        if _ACTING.get() is not acct:
+            raise RuntimeError(f"aws: client for account {acct.id} used outside its task")
+        key = (id(acct.session), service, region)
+        client = self._clients.get(key)
         if client is None:
-            client = self._client(acct.session, service, region, acct.credentials)
-            with acct.lock:
-                client = acct.clients.setdefault(key, client)
+            with self._session_lock(acct.session):  # built once, even when asked for at once
+                client = self._clients.get(key)
+                if client is None:
+                    client = acct.session.client(
+                        service, region_name=region, endpoint_url=self.o._endpoint_url,
+                        config=self.o._config(self.ctx.workers, service),
+                    )
+                    client.meta.events.register("before-sign", _sign_as_acting)
+                    self._clients[key] = client
         return client
 
     def _home_region(self, session: Any) -> str:
@@ -279,8 +324,7 @@ class _Scan:
         frozen = creds.get_frozen_credentials()
         self.redact.add(frozen.access_key, frozen.secret_key, frozen.token)
         try:
-            sts = self._client(self.base, "sts", self._home_region(self.base))
-            return str(sts.get_caller_identity()["Account"])
+            return str(self._base_sts().get_caller_identity()["Account"])
         except NoCredentialsError:
             raise CollectorError("aws: no credentials found") from None
         except (ClientError, BotoCoreError) as exc:
@@ -325,19 +369,21 @@ class _Scan:
 
         def run() -> None:
             acct = self._enter(target, base_account)
-            scope_ = f"account {acct.id}"
             with self._lock:
                 self.accounts.append(acct)
-            regions = self._enabled_regions(acct, scope_)
-            self._submit(self._scan_s3, acct)
-            for region in regions:
-                for service in _SERVICES:
-                    self._submit(self._scan_regional, acct, region, service)
-            if regions:
-                home = "us-east-1" if "us-east-1" in regions else regions[0]
-                self._submit(self._scan_global_clusters, acct, home)
+            _acting(acct, self._fan_out)
 
         self._guarded(scope, run)
+
+    def _fan_out(self, acct: _Account) -> None:
+        regions = self._enabled_regions(acct, f"account {acct.id}")
+        self._submit_as(acct, self._scan_s3)
+        for region in regions:
+            for service in _SERVICES:
+                self._submit_as(acct, self._scan_regional, region, service)
+        if regions:
+            home = "us-east-1" if "us-east-1" in regions else regions[0]
+            self._submit_as(acct, self._scan_global_clusters, home)
 
     def _enter(self, target: _Target, base_account: str | None) -> _Account:
         if target.profile is not None:
@@ -347,22 +393,20 @@ class _Scan:
                 frozen = creds.get_frozen_credentials()
                 self.redact.add(frozen.access_key, frozen.secret_key, frozen.token)
             ident = self._client(session, "sts", self._home_region(session)).get_caller_identity()
-            return _Account(str(ident["Account"]), session, None, threading.Lock(),
+            return _Account(str(ident["Account"]), session, creds,
                             _partition_of(ident.get("Arn", "")))
         if not target.assume:
-            return _Account(str(target.account or base_account), self.base, None,
-                            threading.Lock())
-        sts = self._client(self.base, "sts", self._home_region(self.base))
+            return _Account(str(target.account or base_account), self.base,
+                            self.base.get_credentials())
+        sts = self._base_sts()
         role_arn = f"arn:aws:iam::{target.account}:role/{self.o._role_name}"
         got = sts.assume_role(RoleArn=role_arn, RoleSessionName="residency-scan",
                               DurationSeconds=3600)["Credentials"]
         self.redact.add(got["AccessKeyId"], got["SecretAccessKey"], got["SessionToken"])
-        creds = {
-            "aws_access_key_id": got["AccessKeyId"],
-            "aws_secret_access_key": got["SecretAccessKey"],
-            "aws_session_token": got["SessionToken"],
-        }
-        return _Account(str(target.account), self.base, creds, threading.Lock())
+        from botocore.credentials import Credentials
+
+        creds = Credentials(got["AccessKeyId"], got["SecretAccessKey"], got["SessionToken"])
+        return _Account(str(target.account), self.base, creds)
 
     def _enabled_regions(self, acct: _Account, scope: str) -> list[str]:
         from botocore.exceptions import BotoCoreError, ClientError
@@ -415,7 +459,7 @@ class _Scan:
             s3 = self._acct_client(acct, "s3", "us-east-1")
             for page in _pages(s3, "list_buckets"):
                 for bucket in page.get("Buckets", []):
-                    self._submit(self._scan_bucket, acct, str(bucket["Name"]))
+                    self._submit_as(acct, self._scan_bucket, str(bucket["Name"]))
 
         self._guarded(scope, run)
 
@@ -479,7 +523,7 @@ class _Scan:
             src = self.resources.get(edge.source)
             acct = by_account.get(src.account) if src else None
             if acct is not None:
-                self._submit(self._probe_bucket, acct, bucket)
+                self._submit_as(acct, self._probe_bucket, bucket)
 
     def _probe_bucket(self, acct: _Account, bucket: str) -> None:
         from botocore.exceptions import BotoCoreError, ClientError
@@ -557,7 +601,7 @@ class _Scan:
         ddb = self._acct_client(acct, "dynamodb", region)
         for page in _pages(ddb, "list_tables"):
             for name in page.get("TableNames", []):
-                self._submit(self._scan_table, acct, region, str(name))
+                self._submit_as(acct, self._scan_table, region, str(name))
 
     def _scan_table(self, acct: _Account, region: str, name: str) -> None:
         scope = f"account {acct.id}/{region} dynamodb table {name}"
@@ -661,6 +705,14 @@ class _Scan:
 
 
 # --------------------------------------------------------------------------- helpers
+def _acting(acct: _Account, fn: Callable[..., None], *args: Any) -> None:
+    token = _ACTING.set(acct)
+    try:
+        fn(acct, *args)
+    finally:
+        _ACTING.reset(token)
+
+
 def _pages(client: Any, operation: str, **kwargs: Any) -> Iterator[dict[str, Any]]:
     if client.can_paginate(operation):
         yield from client.get_paginator(operation).paginate(**kwargs)
