@@ -157,6 +157,18 @@ def test_accounts_share_clients_and_sign_with_their_own_keys(
     assert signed[("sts", "us-east-1")] == {"testing"}
 
 
+def test_assumed_role_keys_are_refreshed_before_they_expire(
+    aws_estate: Any, aws_session: Any, aws_hooks: Any
+) -> None:
+    """A 15-minute role session is always inside botocore's refresh window, so the role is
+    assumed again as the scan goes on; the member is still read in full, with no gap."""
+    inv = collector(aws_session, aws_estate.url, accounts=[aws_estate.eu],
+                    role_duration=900).collect(ctx())
+    assert len({c["AccessKeyId"] for c in aws_hooks.assumed}) > 1
+    assert inv.gaps == ()
+    assert "arn:aws:s3:::sd-exports-fra" in by_id(inv)
+
+
 def test_a_request_outside_an_account_task_is_refused() -> None:
     from residency.collectors.aws import _sign_as_acting
 

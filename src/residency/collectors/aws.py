@@ -139,6 +139,7 @@ class AwsCollector(Collector):
         accounts: Sequence[str] = (),
         profiles: Sequence[str] = (),
         role_name: str = DEFAULT_ROLE_NAME,
+        role_duration: int = 3600,
         regions: Sequence[str] = (),
         endpoint_url: str | None = None,
         max_attempts: int = 10,
@@ -151,6 +152,7 @@ class AwsCollector(Collector):
         self._accounts = tuple(accounts)
         self._profiles = tuple(profiles)
         self._role_name = role_name
+        self._role_duration = role_duration
         self._regions = tuple(regions)
         self._endpoint_url = endpoint_url
         self._max_attempts = max_attempts
@@ -398,15 +400,25 @@ class _Scan:
         if not target.assume:
             return _Account(str(target.account or base_account), self.base,
                             self.base.get_credentials())
-        sts = self._base_sts()
-        role_arn = f"arn:aws:iam::{target.account}:role/{self.o._role_name}"
-        got = sts.assume_role(RoleArn=role_arn, RoleSessionName="residency-scan",
-                              DurationSeconds=3600)["Credentials"]
-        self.redact.add(got["AccessKeyId"], got["SecretAccessKey"], got["SessionToken"])
-        from botocore.credentials import Credentials
+        from botocore.credentials import RefreshableCredentials
 
-        creds = Credentials(got["AccessKeyId"], got["SecretAccessKey"], got["SessionToken"])
-        return _Account(str(target.account), self.base, creds)
+        account = str(target.account)
+        # refreshed (assumed again) before they expire, so a scan may outlast one session
+        creds = RefreshableCredentials.create_from_metadata(
+            self._assume(account), lambda: self._assume(account), "assume-role")
+        return _Account(account, self.base, creds)
+
+    def _assume(self, account: str) -> dict[str, str]:
+        """AssumeRole into `account`, as botocore's refreshable-credentials metadata."""
+        role_arn = f"arn:aws:iam::{account}:role/{self.o._role_name}"
+        got = self._base_sts().assume_role(
+            RoleArn=role_arn, RoleSessionName="residency-scan",
+            DurationSeconds=self.o._role_duration)["Credentials"]
+        self.redact.add(got["AccessKeyId"], got["SecretAccessKey"], got["SessionToken"])
+        expiry = got["Expiration"]
+        return {"access_key": got["AccessKeyId"], "secret_key": got["SecretAccessKey"],
+                "token": got["SessionToken"],
+                "expiry_time": expiry.isoformat() if hasattr(expiry, "isoformat") else str(expiry)}
 
     def _enabled_regions(self, acct: _Account, scope: str) -> list[str]:
         from botocore.exceptions import BotoCoreError, ClientError
