@@ -169,6 +169,67 @@ def test_assumed_role_keys_are_refreshed_before_they_expire(
     assert "arn:aws:s3:::sd-exports-fra" in by_id(inv)
 
 
+class _Body:
+    """The raw stream of an HTTP response botocore reads (`AWSResponse.raw`)."""
+
+    def __init__(self, data: bytes) -> None:
+        self._data = data
+
+    def stream(self, **_: Any) -> Any:
+        return iter([self._data])
+
+
+def _throttle(region: str, first: int) -> tuple[Any, list[int]]:
+    """A `before-send` handler answering the first `first` DescribeDBInstances requests for
+    `region` the way RDS does when its rate is exceeded (HTTP 400, query-protocol
+    `Throttling`); other requests go through to moto. The answer enters botocore where a
+    real one would, so parsing and the retry handler treat it as AWS's own."""
+    from botocore.awsrequest import AWSResponse
+
+    body = (b'<ErrorResponse xmlns="http://rds.amazonaws.com/doc/2014-10-31/"><Error>'
+            b"<Type>Sender</Type><Code>Throttling</Code><Message>Rate exceeded</Message>"
+            b"</Error><RequestId>5f3a</RequestId></ErrorResponse>")
+    sent = [0]
+
+    def handler(request: Any, **_: Any) -> Any:
+        if f"/{region}/rds/" not in request.headers["Authorization"].decode():
+            return None
+        sent[0] += 1
+        if sent[0] <= first:
+            return AWSResponse(request.url, 400, {"Content-Type": "text/xml"}, _Body(body))
+        return None
+
+    return handler, sent
+
+
+def _scan_throttled(aws_estate: Any, aws_session: Any, first: int, attempts: int) -> Any:
+    handler, sent = _throttle("eu-west-1", first)
+    aws_session.events.register("before-send.rds.DescribeDBInstances", handler)
+    inv = AwsCollector(aws_session, endpoint_url=aws_estate.url, max_attempts=attempts,
+                       regions=REGIONS, organization=False).collect(ctx())
+    return inv, sent[0]
+
+
+def test_throttling_is_retried_until_the_call_succeeds(
+    aws_estate: Any, aws_session: Any
+) -> None:
+    inv, sent = _scan_throttled(aws_estate, aws_session, first=2, attempts=3)
+    assert sent == 3 and inv.gaps == ()
+    assert f"arn:aws:rds:eu-west-1:{MGMT}:db:sd-tickets" in by_id(inv)
+
+
+def test_throttling_past_the_retry_budget_is_a_gap(aws_estate: Any, aws_session: Any) -> None:
+    inv, sent = _scan_throttled(aws_estate, aws_session, first=99, attempts=3)
+    assert sent == 3  # max_attempts counts every attempt, the first included
+    [gap] = inv.gaps
+    assert gap.scope == f"account {MGMT}/eu-west-1 rds"
+    assert gap.reason == "Throttling: Rate exceeded"
+    systems = by_id(inv)
+    assert f"arn:aws:dynamodb:eu-west-1:{MGMT}:table/sd-sessions" in systems  # the rest
+    # the tagged instance is still listed, by the tagging API (the gap says RDS was not read)
+    assert f"arn:aws:rds:eu-west-1:{MGMT}:db:sd-tickets" in systems
+
+
 def test_a_request_outside_an_account_task_is_refused() -> None:
     from residency.collectors.aws import _sign_as_acting
 

@@ -171,7 +171,8 @@ class AwsCollector(Collector):
         if service == "s3" and self._endpoint_url:
             extra["s3"] = {"addressing_style": "path"}
         return Config(
-            retries={"mode": "adaptive", "max_attempts": self._max_attempts},
+            # total attempts, the first included (botocore's `max_attempts` counts retries)
+            retries={"mode": "adaptive", "total_max_attempts": self._max_attempts},
             connect_timeout=self._connect_timeout,
             read_timeout=self._read_timeout,
             max_pool_connections=max(10, workers),
