@@ -77,6 +77,10 @@ def test_rule_case(rule_id: str, case: dict[str, Any], pack: PolicyPack) -> None
         assert any(f.instrument == case["instrument"] for f in hits), [
             f.instrument for f in hits
         ]
+    if "message_contains" in case:
+        assert any(case["message_contains"] in f.message for f in hits), [
+            f.message for f in hits
+        ]
     assert finding.hint, "every finding carries a remediation hint"
 
 

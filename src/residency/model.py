@@ -211,6 +211,9 @@ class DataMap:
     classification: Classification = field(default_factory=Classification)
     source: str | None = None
     digest: str | None = None
+    hr_data_categories: frozenset[str] = frozenset()
+    """Categories that are human-resources data (about the organisation's staff, collected in
+    the employment relationship); some adequacy scopes (DPF) treat them separately."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -41,6 +41,8 @@ CASES = [
      "systems[0](id=a).location"),
     ("bad residency group", GOOD + "residency:\n  - {data_categories: [x], allowed: [EUROPA]}\n",
      "residency[0].allowed: unknown country or group 'EUROPA'"),
+    ("misspelt HR category", GOOD + "hr_data_categories: [employe_records]\n",
+     "hr_data_categories: category 'employe_records' is not used by any system"),
 ]
 
 

@@ -50,6 +50,8 @@ def validate(policies: Path | None) -> None:
     pack = PolicyPack.load(policies)
     unverified = [d.id for d in pack.decisions if not d.verified]
     unverified += [f"{i.id}/{i.regime}" for i in pack.instruments if not i.verified]
+    unverified += [f"scope {name} (hr_data)" for name, sc in sorted(pack.scopes.items())
+                   if sc.hr_data is not None and not sc.hr_data.verified]
     click.echo(f"ok: {pack.info.name} {pack.info.version}: {len(pack.decisions)} decisions, "
                f"{len(pack.instruments)} instruments, {len(pack.regimes)} regimes, "
                f"{sum(len(t.locations) for t in pack.regions.values())} cloud locations")

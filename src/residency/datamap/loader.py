@@ -87,7 +87,24 @@ def _parse(raw: Any, pack: PolicyPack, path: Path, digest: str | None, *, owned:
         del chunk
         for offset, f in enumerate(models):
             flows.append(builder.flow(f, start + offset, systems, seen))
+    _check_hr_categories(head, flows, builder)
     return replace(head, flows=tuple(flows))
+
+
+def _check_hr_categories(head: DataMap, flows: list[Flow], builder: _Builder) -> None:
+    """A misspelt HR category would silently drop the HR conditions of adequacy scopes:
+    every one listed must be held, classified or sent somewhere in the map."""
+    if not head.hr_data_categories:
+        return
+    used: set[str] = set()
+    for s in head.systems:
+        used |= s.data_categories
+    for _, value in head.classification.values:
+        used |= value.data_categories
+    for cat in sorted(head.hr_data_categories - used):
+        if not any(cat in f.data_categories for f in flows):
+            raise builder.fail("hr_data_categories", f"category {cat!r} is not used by any "
+                               f"system, flow or classification value")
 
 
 _FLOW_KEYS = frozenset({"id", "from", "to", "data_categories", "recurring", "safeguards",
@@ -267,6 +284,7 @@ class _Builder:
             classification=Classification(doc.classification.tag, tuple(values)),
             source=self.path,
             digest=digest,
+            hr_data_categories=frozenset(doc.hr_data_categories),
         )
 
     def flow(

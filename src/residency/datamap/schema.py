@@ -114,6 +114,7 @@ class DataMapIn(_Strict):
     flows: list[FlowIn] = []
     residency: list[ResidencyRuleIn] = []
     classification: ClassificationIn = ClassificationIn()
+    hr_data_categories: list[str] = []
 
     @field_validator("parties", "systems", "flows", "residency", mode="before")
     @classmethod

@@ -78,9 +78,11 @@ class Engine:
         self.opt = options
         self._adequacy_cache: dict[tuple[object, ...], tuple[Basis | None, str | None]] = {}
         self._sg_cache: dict[tuple[object, ...], _SafeguardVerdict] = {}
+        self._hr: frozenset[str] = frozenset()
 
     # ------------------------------------------------------------------ entry
     def run(self, datamap: DataMap, inventories: Iterable[Inventory] = ()) -> Report:
+        self._hr = datamap.hr_data_categories
         systems = list(datamap.systems)
         flows = list(datamap.flows)
         parties = {p.id: p for p in datamap.parties}
@@ -249,6 +251,7 @@ class Engine:
                 in_order = ordered[regimes] = tuple(sorted(regimes))
             cats: tuple[str, ...] | None = None
             shape: tuple[object, ...] | None = None
+            hr = bool(self._hr) and not self._hr.isdisjoint(categories)
             for regime in in_order:
                 third = third_cache.get((dst.id, regime))
                 if third is None:
@@ -267,12 +270,12 @@ class Engine:
                 dst_party = parties[dst.party]
                 same_group = src_party.group is not None and src_party.group == dst_party.group
                 key = (regime, third, src.party == dst.party, same_group, quals[dst.party],
-                       src.role, dst.role, shape, flow.recurring, onward)
+                       src.role, dst.role, shape, flow.recurring, onward, hr)
                 verdict = verdicts.get(key)
                 if verdict is None:
                     verdict = verdicts[key] = self._verdict(
                         regime, third, src_party, dst_party, src.role, dst.role,
-                        flow.safeguards, flow.recurring, onward,
+                        flow.safeguards, flow.recurring, onward, hr,
                     )
                 if cats is None:
                     cats = tuple(sorted(categories))
@@ -281,16 +284,8 @@ class Engine:
                              verdict.bases, cats, onward, flow.recurring,
                              same_entity=verdict.same_entity)
                 )
-                prefix = f"{flow.id} ({regime}): "
-                for rule_id, body, countries, instrument in verdict.findings:
-                    r = RULES[rule_id]
-                    text = prefix + body.replace(IMPORTER, dst_party.name)
-                    if TIA_REF in text:
-                        text = text.replace(TIA_REF, _first_tia_ref(flow.safeguards))
-                    findings.append(
-                        Finding(rule_id, r.severity, text, flow.id, "flow", regime,
-                                countries, instrument, r.remediation)
-                    )
+                if verdict.findings:
+                    _stamp(verdict, flow, regime, dst_party, findings)
 
     def _verdict(
         self,
@@ -303,6 +298,7 @@ class Engine:
         safeguards: tuple[Safeguard, ...],
         recurring: bool,
         onward: bool,
+        hr: bool = False,
     ) -> _Verdict:
         """Bases per country and findings for one transfer shape (flow-independent)."""
         if src_party.id == dst_party.id:
@@ -325,7 +321,7 @@ class Engine:
         for country in third:
             adequacy, scope_miss = (None, None)
             if country != ANY_COUNTRY:
-                adequacy, scope_miss = self._adequacy(regime, country, dst_party)
+                adequacy, scope_miss = self._adequacy(regime, country, dst_party, hr)
             if adequacy is not None:
                 bases.append((country, adequacy))
                 continue
@@ -346,7 +342,8 @@ class Engine:
             else:
                 missing.append(country)
                 if scope_miss:
-                    scope_notes.append(f"{IMPORTER} is outside the scope of {scope_miss}")
+                    scope_notes.append(f"{IMPORTER} is outside the scope of {scope_miss}"
+                                       f"{self._hr_note(scope_miss, hr)}")
         if tia_needed:
             self._check_tia(regime, verdict, safeguards, tuple(tia_needed), out)
         if derogated and recurring:
@@ -361,8 +358,8 @@ class Engine:
             dec = self.pack.find_decision(decision)
             scope = f" ({self.pack.scopes[dec.scope].description})" if dec else ""
             out.append(("RES-T002", f"{IMPORTER} in {country} is outside the scope of "
-                        f"{decision}{scope}; no safeguard or derogation applies{unusable}",
-                        (country,), decision))
+                        f"{decision}{scope}{self._hr_note(decision, hr)}; no safeguard or "
+                        f"derogation applies{unusable}", (country,), decision))
         if missing:
             rule_id = "RES-T003" if onward else "RES-T001"
             what = "onward transfer" if onward else "transfer"
@@ -372,14 +369,23 @@ class Engine:
                         tuple(missing), None))
         return _Verdict(tuple(bases), out)
 
+    def _hr_note(self, decision_id: str, hr: bool) -> str:
+        """Why HR data falls outside a decision whose scope treats it separately."""
+        dec = self.pack.find_decision(decision_id)
+        cond = self.pack.scopes[dec.scope].hr_data if hr and dec else None
+        if cond is None:
+            return ""
+        return (f"; the flow carries human-resources data, covered only for importers "
+                f"qualified for it ({', '.join(cond.requires_any)})")
+
     def _adequacy(
-        self, regime: str, country: str, importer: Party
+        self, regime: str, country: str, importer: Party, hr: bool = False
     ) -> tuple[Basis | None, str | None]:
-        key = (regime, country, importer.certifications | importer.subject_to)
+        key = (regime, country, importer.certifications | importer.subject_to, hr)
         hit = self._adequacy_cache.get(key)
         if hit is None:
             out = self.pack.adequacy(
-                regime, country, self.opt.as_of, importer, self.opt.assume_invalid
+                regime, country, self.opt.as_of, importer, self.opt.assume_invalid, hr
             )
             if out.decision is not None:
                 d = out.decision
@@ -633,6 +639,22 @@ def _shape(safeguards: tuple[Safeguard, ...]) -> tuple[object, ...]:
          sg.approved_by, sg.approved, sg.tia is not None, sg.tia.date if sg.tia else None)
         for sg in safeguards
     )
+
+
+def _stamp(
+    verdict: _Verdict, flow: Flow, regime: str, importer: Party, findings: list[Finding]
+) -> None:
+    """The findings of a transfer shape's verdict, written for one flow."""
+    prefix = f"{flow.id} ({regime}): "
+    for rule_id, body, countries, instrument in verdict.findings:
+        r = RULES[rule_id]
+        text = prefix + body.replace(IMPORTER, importer.name)
+        if TIA_REF in text:
+            text = text.replace(TIA_REF, _first_tia_ref(flow.safeguards))
+        findings.append(
+            Finding(rule_id, r.severity, text, flow.id, "flow", regime,
+                    countries, instrument, r.remediation)
+        )
 
 
 def _first_tia_ref(safeguards: tuple[Safeguard, ...]) -> str:

@@ -309,13 +309,19 @@ class PolicyPack:
         day: dt.date,
         importer: Party,
         assume_invalid: frozenset[str] = frozenset(),
+        hr_data: bool = False,
     ) -> AdequacyOutcome:
-        """Is `country` adequate for this importer under `regime` on `day`?"""
+        """Is `country` adequate for this importer under `regime` on `day`? With `hr_data`
+        the transfer carries human-resources data, which some scopes cover only for
+        importers qualified for it (DPF: certified for HR data)."""
         out_of_scope: AdequacyDecision | None = None
         for dec in self._by_country.get((regime, country), ()):
             if dec.id in assume_invalid or not dec.applies_on(day):
                 continue
-            needs = self.scopes[dec.scope].requires_any
+            scope = self.scopes[dec.scope]
+            needs = scope.requires_any
+            if hr_data and scope.hr_data is not None:
+                needs = scope.hr_data.requires_any
             if not needs or set(needs) & (importer.certifications | importer.subject_to):
                 return AdequacyOutcome(dec, None)
             out_of_scope = dec

@@ -76,10 +76,21 @@ class RegimesFile(_Strict):
     regimes: dict[str, Regime]
 
 
+class HrCondition(_Strict):
+    """Human-resources data (about the exporter's staff, collected in the employment
+    relationship) is covered only for importers holding one of these qualifications."""
+
+    requires_any: list[str] = Field(min_length=1)
+    note: str = ""
+    verified: bool = False
+    source: Url
+
+
 class Scope(_Strict):
     description: str
     requires_any: list[str] = []
     excludes: str = ""
+    hr_data: HrCondition | None = None
 
 
 class AdequacyDecision(_Strict):
