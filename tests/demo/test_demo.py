@@ -64,6 +64,8 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoRun]:
     (cwd / "notes.txt").write_text("the user's own file\n")
     with pytest.MonkeyPatch.context() as mp:
         mp.chdir(cwd)
+        # a user's AWS profile that does not exist here: the demo must not depend on it
+        mp.setenv("AWS_PROFILE", "no-such-profile")
         before = listing(cwd)
         threads_before = set(threading.enumerate())
         env_before = dict(os.environ)

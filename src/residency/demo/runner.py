@@ -135,7 +135,7 @@ def _claim(output: Path) -> None:
 
 @contextlib.contextmanager
 def _environ_unchanged() -> Iterator[None]:
-    """The demo sets no variable; this guards against a library that would."""
+    """The environment as it was, whatever ran meanwhile (see `_moto`)."""
     saved = dict(os.environ)
     try:
         yield
@@ -191,6 +191,11 @@ def _moto() -> Iterator[str]:
     """moto's server on a free loopback port, with empty backends; stopped and joined after."""
     import urllib.request
 
+    # moto's server asks boto3's default session for region lists, which reads the user's
+    # profile variables (a profile missing here fails every request). The demo never uses
+    # them: hide them while it runs (`_environ_unchanged` puts them back).
+    for var in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE"):
+        os.environ.pop(var, None)
     server = _moto_server()
     server.start()
     host, port = server.get_host_and_port()
