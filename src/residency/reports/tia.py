@@ -305,6 +305,9 @@ class _Builder:
                         + (f", valid until {d.valid_until}" if d.valid_until else "")
                         + f"; status {d.status}; scope: {scope.description}"
                         + (f" Excludes: {scope.excludes}" if scope.excludes else "")
+                        + (" Human-resources data is covered only for importers qualified "
+                           f"with {', '.join(scope.hr_data.requires_any)}."
+                           if scope.hr_data else "")
                         + f" Source: {d.source}",
                         self.prov.pack(f"adequacy.yaml `{d.id}`"),
                     )
