@@ -28,6 +28,13 @@ class JsonHandler(BaseHTTPRequestHandler):
         self.wfile.write(data)
 
 
+class _Server(ThreadingHTTPServer):
+    # socketserver's default listen backlog is 5: more simultaneous connects than that (a
+    # collector with 16 workers, one connection per HTTP/1.0 request) get their SYN dropped
+    # and retried a second later, which would look like a slow collector
+    request_queue_size = 128
+
+
 class LoopbackServer:
     """Serves one handler class on 127.0.0.1; `stop` leaves no socket or thread behind."""
 
@@ -36,7 +43,7 @@ class LoopbackServer:
         self._thread: threading.Thread | None = None
 
     def serve(self, handler: type[BaseHTTPRequestHandler], name: str) -> str:
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self._server = _Server(("127.0.0.1", 0), handler)
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,),
                                         name=name, daemon=True)

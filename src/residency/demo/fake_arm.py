@@ -9,6 +9,7 @@ resources with `sku` for storage accounts, and ARM's error document (`Authorizat
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 from urllib.parse import parse_qs, urlsplit
@@ -70,6 +71,7 @@ class FakeArm:
     errors: dict[str, tuple[int, dict[str, Any]]] = field(default_factory=dict)
     full: dict[str, dict[str, Any]] = field(default_factory=dict)  # id.lower() -> GET body
     requests: list[tuple[str, str, bool]] = field(default_factory=list)  # method, path, auth?
+    latency: float = 0.0  # seconds added to every answer (benchmarks: a network's round trip)
     url: str = ""
     _loop: LoopbackServer = field(default_factory=LoopbackServer, repr=False)
 
@@ -84,6 +86,8 @@ class FakeArm:
             def do_GET(self) -> None:  # noqa: N802 - the name http.server dispatches to
                 auth = self.headers.get("Authorization", "")
                 fake.requests.append(("GET", self.path, auth.startswith("Bearer ")))
+                if fake.latency:
+                    time.sleep(fake.latency)
                 if not auth.startswith("Bearer "):
                     self._send(401, {"error": {"code": "AuthenticationFailed",
                                                "message": "Authentication failed."}})

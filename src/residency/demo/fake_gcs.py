@@ -8,6 +8,7 @@ serves bucket resources shaped as the real service returns them: upper-case `loc
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 from urllib.parse import parse_qs, urlsplit
@@ -80,6 +81,7 @@ class FakeGcs:
     # project -> (pageToken, answer): fail a later page, e.g. permission revoked mid-scan
     page_errors: dict[str, tuple[str, tuple[int, dict[str, Any]]]] = field(default_factory=dict)
     requests: list[str] = field(default_factory=list)
+    latency: float = 0.0  # seconds added to every answer (benchmarks: a network's round trip)
     url: str = ""
     _loop: LoopbackServer = field(default_factory=LoopbackServer, repr=False)
 
@@ -91,6 +93,8 @@ class FakeGcs:
 
             def do_GET(self) -> None:  # noqa: N802 - the name http.server dispatches to
                 fake.requests.append(self.path)
+                if fake.latency:
+                    time.sleep(fake.latency)
                 parts = urlsplit(self.path)
                 query = {k: v[0] for k, v in parse_qs(parts.query).items()}
                 if parts.path.rstrip("/") != "/storage/v1/b":
