@@ -91,8 +91,8 @@ def test_two_concurrent_writers_both_land(db_url: str) -> None:
                               env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                               text=True)
              for scope in ("scan:shard-1", "scan:shard-2")]
-    for proc in procs:
-        _out, err = proc.communicate(timeout=120)
+    errors = [proc.communicate(timeout=120)[1] for proc in procs]  # wait for both first
+    for proc, err in zip(procs, errors, strict=True):
         assert proc.returncode == 0, err
     with Store.open(db_url) as store:
         runs = store.runs()

@@ -147,3 +147,41 @@ def test_large_run_writes_in_seconds(db_url: str) -> None:
         elapsed = time.perf_counter() - start
         assert store.run(run_id).count("transfers") == n
     assert elapsed < 20, f"{n} transfers took {elapsed:.1f}s"
+
+
+def test_a_lock_sqlite_does_not_queue_is_tried_again() -> None:
+    import sqlite3
+
+    from residency.history.store import retry_locked
+
+    calls: list[int] = []
+
+    def step() -> None:
+        calls.append(1)
+        if len(calls) < 3:
+            raise sqlite3.OperationalError("database is locked")
+
+    retry_locked(step, sqlite3.OperationalError, timeout=5)
+    assert len(calls) == 3
+
+
+def test_other_errors_and_a_lock_past_the_timeout_are_raised() -> None:
+    import sqlite3
+
+    from residency.history.store import retry_locked
+
+    calls: list[int] = []
+
+    def broken() -> None:
+        calls.append(1)
+        raise sqlite3.OperationalError("no such table: runs")
+
+    with pytest.raises(sqlite3.OperationalError, match="no such table"):
+        retry_locked(broken, sqlite3.OperationalError, timeout=5)
+    assert len(calls) == 1
+
+    def locked() -> None:
+        raise sqlite3.OperationalError("database is locked")
+
+    with pytest.raises(sqlite3.OperationalError, match="locked"):
+        retry_locked(locked, sqlite3.OperationalError, timeout=0.1)

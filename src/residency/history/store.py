@@ -8,7 +8,9 @@ WAL, `BEGIN IMMEDIATE` and a busy timeout so concurrent writers queue instead of
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Iterator, Sequence
+import sqlite3
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -160,7 +162,15 @@ class Store:
         return _Guard(self.url, what)
 
     def _migrate(self) -> None:
-        with self._guard("cannot open"), self._write() as conn:
+        with self._guard("cannot open"):
+            if self.engine.dialect.name == "sqlite":
+                # idempotent, so a lock lost to a concurrent opener is simply tried again
+                retry_locked(self._migrate_once, sa.exc.OperationalError)
+            else:
+                self._migrate_once()
+
+    def _migrate_once(self) -> None:
+        with self._write() as conn:
             if conn.dialect.name == "postgresql":
                 # concurrent first opens must not both create the tables
                 conn.execute(sa.text("SELECT pg_advisory_xact_lock(7318201)"))
@@ -387,8 +397,8 @@ def _sqlite_engine(url: sa.URL) -> sa.Engine:
         # take transaction control from the driver so BEGIN IMMEDIATE is possible
         dbapi_conn.isolation_level = None
         cur = dbapi_conn.cursor()
-        cur.execute("PRAGMA journal_mode=WAL")
         cur.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_S * 1000}")
+        retry_locked(lambda: cur.execute("PRAGMA journal_mode=WAL"), sqlite3.OperationalError)
         cur.execute("PRAGMA foreign_keys=ON")
         cur.execute("PRAGMA synchronous=NORMAL")
         cur.close()
@@ -399,6 +409,27 @@ def _sqlite_engine(url: sa.URL) -> sa.Engine:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
 
     return engine
+
+
+def retry_locked(step: Callable[[], object], error: type[Exception],
+                 timeout: float = BUSY_TIMEOUT_S) -> None:
+    """Run `step`, again while SQLite answers "database is locked", for up to `timeout`.
+
+    SQLite's busy handler does not cover every lock: switching a file to WAL, or opening it
+    while another process's last connection checkpoints it on close, can fail at once. Seen
+    in CI as "cannot open the history database: database is locked" with two concurrent
+    writers; the busy timeout alone did not queue them."""
+    deadline = time.monotonic() + timeout
+    delay = 0.01
+    while True:
+        try:
+            step()
+            return
+        except error as exc:
+            if "locked" not in str(exc) or time.monotonic() + delay > deadline:
+                raise
+        time.sleep(delay)
+        delay = min(delay * 2, 0.25)
 
 
 # ---------------------------------------------------------------------- rows <-> model
