@@ -1,20 +1,22 @@
-"""Reading user and pack documents (YAML or JSON) with one-line, keyed errors."""
+"""Reading user and pack documents (YAML or JSON) with one-line, keyed errors.
+
+(Writing lives in `_output`; `atomic_output`/`write_atomic` are re-exported here.)
+"""
 
 from __future__ import annotations
 
 import gc
 import json
-import os
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO, Any, ClassVar
+from typing import Any, ClassVar
 
 import yaml
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
-from residency.errors import InputError, ResidencyError
+from residency._output import atomic_output, write_atomic
+from residency.errors import InputError
 
 # libyaml's C loader is ~10x faster on large maps; pure Python is the fallback
 _Base: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -134,38 +136,5 @@ def _keyed(
     return error(str(path), key, msg)
 
 
-@contextmanager
-def atomic_output(path: Path, binary: bool = False) -> Iterator[IO[Any]]:
-    """A file handle whose content replaces `path` only when the block succeeds: a reader
-    never sees half a report, and a failed run leaves the previous file as it was."""
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    except OSError as exc:
-        raise ResidencyError(f"{path}: cannot write: {exc.strerror}") from None
-    try:
-        with os.fdopen(fd, "wb" if binary else "w", encoding=None if binary else "utf-8") as fh:
-            yield fh
-        Path(tmp).chmod(_file_mode(path))  # mkstemp makes 0600; keep the usual mode
-        Path(tmp).replace(path)
-    except OSError as exc:
-        Path(tmp).unlink(missing_ok=True)
-        raise ResidencyError(f"{path}: cannot write: {exc.strerror}") from None
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def write_atomic(path: Path, data: str | bytes) -> None:
-    """Write `data` to `path` atomically (see `atomic_output`)."""
-    with atomic_output(path, binary=isinstance(data, bytes)) as fh:
-        fh.write(data)
-
-
-def _file_mode(path: Path) -> int:
-    try:
-        return path.stat().st_mode & 0o777
-    except FileNotFoundError:
-        umask = os.umask(0)
-        os.umask(umask)
-        return 0o666 & ~umask
+__all__ = ["atomic_output", "loc_to_key", "paused_gc", "read_document", "validate",
+           "validate_many", "write_atomic"]

@@ -163,6 +163,40 @@ RULES: dict[str, Rule] = {
             _EDPB_0521,
         ),
         Rule(
+            "RES-I003",
+            "Classification value not declared in the map",
+            Severity.ERROR,
+            "GDPR Art. 30, Art. 5(2) (fail closed)",
+            "A resource carries the classification tag with a value the map does not list "
+            "(a typo, a different case, a trailing space): it is classified, so it may hold "
+            "personal data, but which categories is unknown. It is kept and never passes.",
+            "Fix the tag value on the resource, or add the value under `classification.values`.",
+            "https://github.com/residency/residency#classification",
+        ),
+        Rule(
+            "RES-I004",
+            "Classified resource judged for nothing",
+            Severity.ERROR,
+            "GDPR Art. 44, Art. 5(2) (fail closed)",
+            "A resource holds classified personal data but no flow reaches it (its "
+            "classification value has no `fed_by`) and no residency rule covers its "
+            "categories, so neither a transfer nor a location rule could be judged.",
+            "Give the classification value a `fed_by` system, or add a residency rule for "
+            "its categories.",
+            "https://github.com/residency/residency#classification",
+        ),
+        Rule(
+            "RES-P001",
+            "Evaluation date beyond the policy pack's last check",
+            Severity.WARNING,
+            "GDPR Art. 45(3)-(5) (adequacy decisions are reviewed, amended and repealed)",
+            "The law is evaluated on a date after the pack's `last_checked`: decisions "
+            "adopted, amended or invalidated since then are not in the pack.",
+            "Update the policy pack (or point `--policies` at a current one), or evaluate on "
+            "an earlier date.",
+            "https://github.com/residency/residency#updating-the-policy-packs",
+        ),
+        Rule(
             "RES-S001",
             "Scope could not be scanned (coverage gap)",
             Severity.ERROR,
@@ -192,6 +226,18 @@ RULES: dict[str, Rule] = {
             "A waiver no longer matches any finding (the resource, flow or rule changed); left "
             "in place it could silently accept a future, different problem.",
             "Delete the waiver or fix its scope.",
+            "https://github.com/residency/residency#waivers",
+        ),
+        Rule(
+            "RES-W003",
+            "Waiver not accepted",
+            Severity.WARNING,
+            "GDPR Art. 5(2) (accountability)",
+            "A waiver lives longer than the maximum waiver life, or uses a wildcard to "
+            "silence a coverage gap (RES-S001) or an unresolved location (RES-L001) without "
+            "saying so explicitly; it suppresses nothing.",
+            "Shorten `expires`, name the resource exactly, or set `allow_fail_closed: true` "
+            "for a deliberately broad waiver of a fail-closed rule.",
             "https://github.com/residency/residency#waivers",
         ),
     )

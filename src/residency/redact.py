@@ -1,0 +1,76 @@
+"""One redaction filter for everything that leaves the process: stderr, logs, reports, history.
+
+A credential can reach a message by many roads (an SDK error that quotes a response body, a
+database URL with a password, a bearer header echoed by a proxy). Rather than trusting each
+road, every message that is printed, logged, reported or recorded passes `redact`, which
+replaces anything shaped like a secret with `[REDACTED]`.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+
+MASK = "[REDACTED]"
+
+# (pattern, replacement); each keeps the label so a reader sees *what* was removed
+_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
+    # AWS access key ids (long-term AKIA, temporary ASIA, and the other documented prefixes)
+    (re.compile(r"\b(?:AKIA|ASIA|ABIA|ACCA|AGPA|AIDA|AIPA|ANPA|ANVA|AROA|APKA|ASCA)"
+                r"[A-Z0-9]{12,}\b"), MASK),
+    # XML elements of STS / IAM answers: <SecretAccessKey>…</SecretAccessKey>
+    (re.compile(r"(<(SecretAccessKey|SessionToken|SecurityToken|AccessKeyId|Password|"
+                r"ClientSecret|Token)>)[^<]*(</\2>|$)", re.IGNORECASE | re.MULTILINE),
+     rf"\1{MASK}\3"),
+    # JSON / Python-repr / key=value spellings: "SecretAccessKey": "…", secret=…, token: …
+    (re.compile(r"""(?ix)
+        (["']?(?:aws_)?(?:secret_?access_?key|session_?token|security_?token|access_?token|
+              refresh_?token|id_?token|client_?secret|api_?key|password|passwd|pwd|
+              secret|token|sig|signature|x-amz-security-token|x-amz-signature|
+              credential)["']?\s*[:=]\s*)
+        (["']?)([^"'\s,;&}<>)]+)"""), rf"\1\2{MASK}"),
+    # Authorization headers and bearer tokens
+    (re.compile(r"(?i)\b(bearer|basic|token)\s+[A-Za-z0-9._~+/=-]{8,}"), rf"\1 {MASK}"),
+    (re.compile(r"(?i)(authorization\s*[:=]\s*)[^\r\n,;]+"), rf"\1{MASK}"),
+    # user:password@ in URLs (postgresql://u:p@host, https://u:p@host)
+    (re.compile(r"([a-z][a-z0-9+.-]*://[^/\s:@]+:)[^@\s/]+@", re.IGNORECASE), rf"\1{MASK}@"),
+    # JWTs anywhere (three base64url segments, the first starting with eyJ)
+    (re.compile(r"\beyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\b"), MASK),
+)
+
+
+def redact(text: str) -> str:
+    """`text` with every secret-shaped substring replaced by `[REDACTED]`."""
+    if not text:
+        return text
+    for pattern, repl in _PATTERNS:
+        text = pattern.sub(repl, text)
+    return text
+
+
+def one_line(text: str) -> str:
+    """Redacted and folded onto one line (an error message is exactly one line)."""
+    return " ".join(redact(text).split())
+
+
+class RedactingFilter(logging.Filter):
+    """Logging filter that redacts the rendered message of every record it sees."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:  # a bad format string must not hide the record
+            message = str(record.msg)
+        record.msg = redact(message)
+        record.args = None
+        if record.exc_text:
+            record.exc_text = redact(record.exc_text)
+        return True
+
+
+def install_logging_filter(logger: logging.Logger | None = None) -> None:
+    """Attach the filter to `logger` (default: the root logger) and to its handlers, once."""
+    target = logger or logging.getLogger()
+    for holder in (target, *target.handlers):
+        if not any(isinstance(f, RedactingFilter) for f in holder.filters):
+            holder.addFilter(RedactingFilter())
