@@ -15,7 +15,7 @@ from typing import Any, ClassVar
 import yaml
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
-from residency._output import atomic_output, write_atomic
+from residency._output import atomic_output, note_input, write_atomic
 from residency.errors import InputError
 
 # libyaml's C loader is ~10x faster on large maps; pure Python is the fallback
@@ -49,6 +49,7 @@ def read_document(path: Path, error: type[InputError] = InputError) -> Any:
     """Parse `path` as JSON (by suffix) or YAML (safe loader only)."""
     try:
         text = path.read_bytes()
+        note_input(path)
     except FileNotFoundError:
         raise error(str(path), None, "file not found") from None
     except OSError as exc:

@@ -6,10 +6,27 @@ import os
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 from typing import IO, Any
 
 from residency.errors import ResidencyError
+
+_INPUTS: ContextVar[frozenset[Path]] = ContextVar("residency_inputs", default=frozenset())
+
+
+def note_input(path: Path) -> None:
+    """Record that this run read `path`: no output of the same run may replace it."""
+    try:
+        resolved = path.resolve()
+    except OSError:
+        return
+    _INPUTS.set(_INPUTS.get() | {resolved})
+
+
+def run_inputs() -> frozenset[Path]:
+    """The files this run has read so far (resolved)."""
+    return _INPUTS.get()
 
 
 @contextmanager

@@ -16,6 +16,7 @@ import click
 from residency._io import atomic_output, write_atomic
 from residency.errors import ResidencyError
 from residency.model import DataMap, Report, Severity
+from residency.redact import one_line
 
 if TYPE_CHECKING:
     from residency.policy.pack import PolicyPack
@@ -50,7 +51,7 @@ def guarded(func: F) -> F:
         try:
             return func(*args, **kwargs)
         except ResidencyError as exc:
-            click.echo(f"residency: error: {exc}", err=True)
+            click.echo(f"residency: error: {one_line(str(exc))}", err=True)
             sys.exit(ExitCode.ERROR)
 
     return wrapper  # type: ignore[return-value]

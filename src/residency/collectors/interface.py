@@ -63,13 +63,16 @@ def resource_system(
 ) -> tuple[System | None, list[Flow]]:
     """Build the system for one resource, classified from its tag/label, plus its `fed_by` flow.
 
-    Returns (None, []) when the scan is `--classified-only` and the resource is unclassified.
+    Returns (None, []) when the scan is `--classified-only` and the resource has no
+    classification tag at all.
     The system id is the resource id (ARN, GCS bucket URL, ARM id): stable across runs.
     """
     value = tags.get(ctx.classification.tag)
     cls = ctx.classification.lookup(value) if value is not None else None
-    if cls is None and ctx.classified_only:
+    if value is None and ctx.classified_only:
         return None, []
+    # A tag whose value the map does not list is still a classification: the resource is
+    # kept (even with --classified-only) and the engine reports the value (RES-I003).
     system = System(
         id=resource_id,
         party=provider,
@@ -77,7 +80,7 @@ def resource_system(
         location=Location(provider=provider, regions=tuple(regions), unknown_reason=unknown_reason),
         data_categories=cls.data_categories if cls else frozenset(),
         origin=Origin.COLLECTED,
-        classified=cls is not None,
+        classified=value is not None,
         name=name,
         resource_id=resource_id,
         account=account,
