@@ -32,7 +32,8 @@ def _cases() -> list[Any]:
 def _inventory(case: dict[str, Any]) -> Inventory:
     systems = []
     for item in case.get("collected", []):
-        tag = {"data-classification": "x"} if item.get("classified") else {}
+        # `tag_value` is the tag as the cloud reports it (default: the harness's value `x`)
+        tag = {"data-classification": item.get("tag_value", "x")} if item.get("classified") else {}
         ctx = CollectContext(
             Classification(
                 "data-classification",

@@ -11,6 +11,7 @@ class InputError(ResidencyError):
     """A user-supplied file (map, plan, waivers, baseline) is unreadable or invalid."""
 
     def __init__(self, path: str | None, key: str | None, problem: str) -> None:
+        problem = " ".join(problem.split())  # errors are one line, whatever the parser said
         self.path = path
         self.key = key
         self.problem = problem

@@ -12,6 +12,7 @@ from residency.cli.main import cli
 
 ROOT = Path(__file__).resolve().parents[2]
 GOOD = """version: 1
+data_categories: [x]
 parties:
   - {id: acme, name: Acme, country: IE}
   - {id: v, name: V, country: US}
@@ -42,7 +43,45 @@ CASES = [
     ("bad residency group", GOOD + "residency:\n  - {data_categories: [x], allowed: [EUROPA]}\n",
      "residency[0].allowed: unknown country or group 'EUROPA'"),
     ("misspelt HR category", GOOD + "hr_data_categories: [employe_records]\n",
-     "hr_data_categories: category 'employe_records' is not used by any system"),
+     "hr_data_categories: unknown data category 'employe_records'; did you mean "
+     "'employee_records'?"),
+    # one vocabulary: every name is declared in the map or known to the pack
+    ("misspelt rule category", GOOD + "residency:\n  - {data_categories: [contcat_details], "
+     "allowed: [EEA]}\n", "residency[0].data_categories: unknown data category "
+     "'contcat_details'; did you mean 'contact_details'?"),
+    ("misspelt flow category", GOOD.replace("to: b,", "to: b, data_categories: [tiket_content],"),
+     "flows[0](id=f).data_categories: unknown data category 'tiket_content'"),
+    ("misspelt classification category", GOOD + "classification:\n  values:\n    pii: "
+     "{data_categories: [atachments]}\n", "classification.values.pii.data_categories: unknown "
+     "data category 'atachments'; did you mean 'attachments'?"),
+    ("declared near-duplicate", GOOD.replace("data_categories: [x]", "data_categories: [x, "
+     "contact_detail]"), "did you mean 'contact_details'"),
+    ("unknown certification", GOOD.replace("country: US}", "country: US, certifications: "
+     "[eu_us_dfp]}"), "parties[1](id=v).certifications: unknown qualification 'eu_us_dfp'; "
+     "did you mean 'eu_us_dpf'?"),
+    ("unknown subject_to", GOOD.replace("country: US}", "country: US, subject_to: [pipedaa]}"),
+     "parties[1](id=v).subject_to: unknown qualification 'pipedaa'"),
+    # input errors do not depend on whether the flow is a transfer (IE -> IE here)
+    ("unknown safeguard type", GOOD.replace("region: us-east-1", "region: eu-west-1").replace(
+     "{type: scc,", "{type: pinky_promise,"), "flows[0](id=f).safeguards[0].type: unknown "
+     "safeguard type 'pinky_promise'"),
+    ("unknown instrument", GOOD.replace("region: us-east-1", "region: eu-west-1").replace(
+     '"2021/914"', '"2021/941"'), "flows[0](id=f).safeguards[0].instrument: unknown "
+     "instrument '2021/941'; did you mean"),
+    ("classification safeguard type", GOOD + "classification:\n  values:\n    pii: "
+     "{safeguards: [{type: sccs}]}\n", "classification.values.pii.safeguards[0].type: "
+     "unknown safeguard type 'sccs'; did you mean 'scc'?"),
+    # bounded readers
+    ("duplicate key", GOOD + "flows: []\n", "duplicate key 'flows'"),
+    ("duplicate nested key", GOOD.replace("role: controller,", "role: controller, role: "
+     "processor,"), "duplicate key 'role'"),
+    ("huge integer", GOOD.replace("version: 1", "version: " + "9" * 5000), "integer of 5000 "
+     "digits"),
+    ("bad bool tag", GOOD.replace("version: 1", "version: !!bool maybe"), "invalid YAML value"),
+    ("lone surrogate", GOOD.replace("name: Acme", 'name: "\\ud83d"'), "invalid Unicode"),
+    ("date out of range", GOOD.replace("2025-01-01", "9999-12-31"), "flows[0](id=f)."
+     "safeguards[0].signed"),
+    ("control character", GOOD.replace("name: Acme", "name: Ac\x01me"), "invalid YAML"),
 ]
 
 
@@ -79,6 +118,32 @@ def test_json_map_and_bad_json(tmp_path: Path) -> None:
     assert result.exit_code == 2 and "invalid JSON" in result.stderr
 
 
+JSON_CASES = [
+    ("duplicate key", '{"version": 1, "flows": [], "flows": []}', "duplicate key 'flows'"),
+    ("lone surrogate", '{"version": 1, "parties": [{"id": "\\ud83d", "name": "x", '
+     '"country": "IE"}]}', "lone surrogate escape \\ud83d"),
+    ("deep nesting", '{"version": 1, "x": ' + "[" * 1500 + "]" * 1500 + "}",
+     "nested more than 200 levels deep"),
+    ("huge integer", '{"version": ' + "1" * 5000 + "}", "integer of 5000 digits"),
+    ("NaN", '{"version": NaN}', "NaN is not a JSON number"),
+    ("not UTF-8", b'{"version": 1, "x": "\xff"}', "not UTF-8 text"),
+]
+
+
+@pytest.mark.parametrize(("name", "text", "expected"), JSON_CASES, ids=[c[0] for c in JSON_CASES])
+def test_bad_json_map(tmp_path: Path, name: str, text: str | bytes, expected: str) -> None:
+    path = tmp_path / "m.json"
+    if isinstance(text, bytes):
+        path.write_bytes(text)
+    else:
+        path.write_text(text)
+    result = CliRunner().invoke(cli, ["check", "--map", str(path)])
+    assert result.exit_code == 2, result.output
+    err = result.stderr.strip()
+    assert "\n" not in err and "Traceback" not in err and str(path) in err
+    assert expected in err, err
+
+
 PACK_CASES = [
     ("adequacy.yaml", "scope: dpf_certified\n", "scope: dpf_certifed\n", "unknown scope"),
     ("adequacy.yaml", "source: \"https://eur-lex.europa.eu/legal-content/EN/TXT/?uri=CELEX:32023D1795\"",
@@ -86,6 +151,11 @@ PACK_CASES = [
     ("regimes.yaml", "tia_review_days: 365", "tia_review_days: -1", "tia_review_days"),
     ("pack.yaml", "last_checked:", "last_checkd:", "last_checked: required key is missing"),
     ("instruments.yaml", "type: scc", "type: sccc", "instruments[0](id=2021/914).type"),
+    # consistency across fields
+    ("adequacy.yaml", "status: invalidated", "status: in_force",
+     "status is in_force: set status"),
+    ("regions/aws.yaml", "countries: [IE]", "countries: []", "countries"),
+    ("adequacy.yaml", "adopted: 2023-07-10", "adopted: 2033-07-10", "is before adopted"),
 ]
 
 

@@ -7,15 +7,16 @@ country, system, regime) are checked here. Both name the file and the key (exit 
 from __future__ import annotations
 
 import datetime as dt
+import difflib
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, NamedTuple
 
 from pydantic import TypeAdapter
 
-from residency._io import paused_gc, read_document, validate, validate_many
+from residency._io import MAX_DATE, MIN_DATE, paused_gc, read_document, validate, validate_many
 from residency.errors import InputError
 from residency.model import (
     ANY_COUNTRY,
@@ -32,6 +33,7 @@ from residency.model import (
     Tia,
 )
 from residency.policy.pack import PolicyPack
+from residency.policy.schema import SAFEGUARD_TYPES
 
 from .schema import DataMapIn, FlowIn, LocationIn, SafeguardIn
 
@@ -119,9 +121,10 @@ def _iso_date(value: object) -> Any:
         return None
     if type(value) is str and len(value) == 10 and value[4] == "-" and value[7] == "-":
         try:
-            return dt.date.fromisoformat(value)
+            day = dt.date.fromisoformat(value)
         except ValueError:
             return _NOT_A_DATE
+        return day if MIN_DATE <= day <= MAX_DATE else _NOT_A_DATE
     return _NOT_A_DATE
 
 
@@ -200,9 +203,55 @@ class _Builder:
         self.path = str(path)
         self.places = pack.known_places
         self._cat_cache: dict[tuple[str, ...], frozenset[str]] = {}
+        self._sg_ok: set[tuple[str, str | None]] = set()
+        self.categories: frozenset[str] = pack.known_categories
+        self.qualifications: frozenset[str] = pack.known_qualifications
 
     def fail(self, key: str, problem: str) -> InputError:
         return InputError(self.path, key, problem)
+
+    # ------------------------------------------------------------------ vocabulary
+    def vocabulary(self, doc: DataMapIn) -> None:
+        """One vocabulary: the pack's names plus those the map declares. A name used
+        anywhere else must be in it, so a typo fails the load instead of matching nothing."""
+        declared = list(doc.data_categories)
+        for i, name in enumerate(declared):
+            if name in self.pack.known_categories:
+                continue
+            close = _close(name, self.pack.known_categories)
+            if close and close != name:
+                raise self.fail(f"data_categories[{i}]", f"{name!r} is declared but the pack "
+                                f"already knows {close!r}: did you mean {close!r}? (declare "
+                                "a new name only if it is a different category)")
+        self.categories = self.pack.known_categories | frozenset(declared)
+        self.qualifications = self.pack.known_qualifications | frozenset(doc.qualifications)
+
+    def categories_of(self, names: Iterable[str], key: str) -> frozenset[str]:
+        out = frozenset(names)
+        for name in out - self.categories:
+            raise self.fail(key, _unknown("data category", name, self.categories,
+                                          "declare it under the map's `data_categories:`"))
+        return out
+
+    def qualifications_of(self, names: Iterable[str], key: str) -> frozenset[str]:
+        out = frozenset(names)
+        for name in out - self.qualifications:
+            raise self.fail(key, _unknown("qualification", name, self.qualifications,
+                                          "declare it under the map's `qualifications:`"))
+        return out
+
+    def check_safeguard(self, sg: Safeguard, key: str) -> None:
+        """Input errors do not depend on whether the flow turns out to be a transfer."""
+        if (sg.type, sg.instrument) in self._sg_ok:
+            return
+        if sg.type not in SAFEGUARD_TYPES:
+            raise self.fail(f"{key}.type", _unknown("safeguard type", sg.type, SAFEGUARD_TYPES))
+        if sg.instrument is not None and not self.pack.find_instrument(sg.instrument):
+            ids = {i.id for i in self.pack.instruments}
+            raise self.fail(f"{key}.instrument",
+                            _unknown("instrument", sg.instrument, ids,
+                                     "`residency policies list` shows the pack's ids"))
+        self._sg_ok.add((sg.type, sg.instrument))
 
     def country(self, code: str, key: str) -> str:
         if code not in self.places:
@@ -210,6 +259,7 @@ class _Builder:
         return code
 
     def build(self, doc: DataMapIn, digest: str | None) -> DataMap:
+        self.vocabulary(doc)
         parties: dict[str, Party] = {}
         for i, p in enumerate(doc.parties):
             key = f"parties[{i}](id={p.id})"
@@ -219,8 +269,8 @@ class _Builder:
                 p.id,
                 p.name,
                 self.country(p.country, f"{key}.country"),
-                frozenset(p.certifications),
-                frozenset(p.subject_to),
+                self.qualifications_of(p.certifications, f"{key}.certifications"),
+                self.qualifications_of(p.subject_to, f"{key}.subject_to"),
                 p.group,
             )
         systems: dict[str, System] = {}
@@ -241,7 +291,7 @@ class _Builder:
                 party=s.party,
                 role=Role(s.role),
                 location=self.location(s.location, f"{key}.location"),
-                data_categories=frozenset(s.data_categories),
+                data_categories=self.categories_of(s.data_categories, f"{key}.data_categories"),
                 access_from=frozenset(
                     self.country(c, f"{key}.access_from") for c in s.access_from
                 ),
@@ -261,7 +311,7 @@ class _Builder:
                 )
             rules.append(
                 ResidencyRule(
-                    frozenset(rule.data_categories),
+                    self.categories_of(rule.data_categories, f"residency[{i}].data_categories"),
                     tuple(rule.allowed),
                     rule.include_remote_access,
                     rule.id,
@@ -269,12 +319,14 @@ class _Builder:
             )
         values = []
         for name, v in doc.classification.values.items():
+            vkey = f"classification.values.{name}"
             if v.fed_by is not None and v.fed_by not in systems:
-                raise self.fail(
-                    f"classification.values.{name}.fed_by", f"unknown system {v.fed_by!r}"
-                )
+                raise self.fail(f"{vkey}.fed_by", f"unknown system {v.fed_by!r}")
+            sgs = tuple(_safeguard(s) for s in v.safeguards)
+            for j, sg in enumerate(sgs):
+                self.check_safeguard(sg, f"{vkey}.safeguards[{j}]")
             values.append((name, ClassificationValue(
-                frozenset(v.data_categories), v.fed_by, tuple(_safeguard(s) for s in v.safeguards)
+                self.categories_of(v.data_categories, f"{vkey}.data_categories"), v.fed_by, sgs
             )))
         return DataMap(
             parties=tuple(parties.values()),
@@ -284,7 +336,7 @@ class _Builder:
             classification=Classification(doc.classification.tag, tuple(values)),
             source=self.path,
             digest=digest,
-            hr_data_categories=frozenset(doc.hr_data_categories),
+            hr_data_categories=self.categories_of(doc.hr_data_categories, "hr_data_categories"),
         )
 
     def flow(
@@ -300,23 +352,26 @@ class _Builder:
             safeguards = f.safeguards
         else:
             safeguards = tuple(_safeguard(s) for s in f.safeguards) if f.safeguards else ()
+        for j, sg in enumerate(safeguards):
+            self.check_safeguard(sg, f"flows[{i}](id={f.id}).safeguards[{j}]")
         return Flow(
             id=f.id,
             source=f.source,
             target=f.target,
             # no categories = everything the source holds, incl. what flows into it
-            data_categories=self._cats(f.data_categories),
+            data_categories=self._cats(f.data_categories, f"flows[{i}](id={f.id}).data_categories"),
             recurring=f.recurring,
             safeguards=safeguards,
             purpose=f.purpose,
         )
 
-    def _cats(self, names: list[str]) -> frozenset[str]:
-        """Share one frozenset per distinct category list (a big map repeats a few)."""
+    def _cats(self, names: list[str], where: str) -> frozenset[str]:
+        """Share one frozenset per distinct category list (a big map repeats a few); each
+        distinct list is checked against the vocabulary once."""
         key = tuple(names)
         hit = self._cat_cache.get(key)
         if hit is None:
-            hit = self._cat_cache[key] = frozenset(names)
+            hit = self._cat_cache[key] = self.categories_of(names, where)
         return hit
 
     def location(self, loc: LocationIn, key: str) -> Location:
@@ -348,3 +403,18 @@ def _safeguard(s: SafeguardIn) -> Safeguard:
         approved=s.approved,
         tia=Tia(s.tia.ref, s.tia.date) if s.tia else None,
     )
+
+
+def _close(name: str, known: Iterable[str]) -> str | None:
+    hits = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.75)
+    if not hits:  # case and spacing slips: `Contact_Details `
+        folded = {k.casefold().strip(): k for k in known}
+        return folded.get(name.casefold().strip())
+    return hits[0]
+
+
+def _unknown(what: str, name: str, known: Iterable[str], how: str = "") -> str:
+    close = _close(name, known)
+    hint = f"; did you mean {close!r}?" if close else ""
+    tail = f" ({how})" if how else ""
+    return f"unknown {what} {name!r}{hint}{tail}"

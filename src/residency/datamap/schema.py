@@ -6,10 +6,11 @@ cannot silently drop a safeguard.
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from residency._io import BoundedDate
 
 
 class _Strict(BaseModel):
@@ -61,19 +62,19 @@ class SystemIn(_Strict):
 
 class TiaIn(_Strict):
     ref: str
-    date: dt.date | None = None
+    date: BoundedDate | None = None
 
 
 class SafeguardIn(_Strict):
     type: str
     instrument: str | None = None
     module: int | None = None
-    signed: dt.date | None = None
-    expires: dt.date | None = None
+    signed: BoundedDate | None = None
+    expires: BoundedDate | None = None
     article: str | None = None
     ref: str | None = None
     approved_by: str | None = None
-    approved: dt.date | None = None
+    approved: BoundedDate | None = None
     tia: TiaIn | None = None
 
 
@@ -107,8 +108,17 @@ class ClassificationIn(_Strict):
     values: dict[str, ClassificationValueIn] = {}
 
 
+class CategoryIn(_Strict):
+    description: str | None = None
+    special: Literal["art9", "art10"] | None = None
+
+
 class DataMapIn(_Strict):
     version: Literal[1]
+    # The map's own vocabulary beyond the policy pack's (`policies/vocabulary.yaml`): every
+    # category or qualification named anywhere must be one of these or known to the pack.
+    data_categories: list[str] | dict[str, CategoryIn | None] = []
+    qualifications: list[str] | dict[str, str | None] = []
     parties: list[PartyIn] = []
     systems: list[SystemIn] = []
     flows: list[FlowIn] = []

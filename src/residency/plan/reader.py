@@ -10,12 +10,12 @@ unknown location (RES-L001), never as a pass.
 from __future__ import annotations
 
 import gc
-import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from residency._io import parse_json, read_bytes
 from residency.errors import InputError
 from residency.model import Classification, Flow, Inventory, Location, Origin, Role, System
 from residency.plan.config import ConfigIndex, strip_instance_keys
@@ -63,12 +63,7 @@ class _Res:
 def load_plan(path: Path, ctx: PlanContext) -> Inventory:
     """Parse the file at `path`; errors name the file and the key (exit 2 at the CLI)."""
     where = str(path)
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise InputError(where, None, "file not found") from None
-    except OSError as exc:
-        raise InputError(where, None, f"cannot read: {exc.strerror}") from None
+    raw = read_bytes(path)
     # Parsing creates millions of acyclic containers; the cyclic collector would rescan them
     # again and again (a third of the run on large plans). Pause it for this call only.
     paused = gc.isenabled()
@@ -81,15 +76,18 @@ def load_plan(path: Path, ctx: PlanContext) -> Inventory:
 
 
 def _parse(raw: bytes, where: str) -> Any:
+    if raw[:2] in (b"\xff\xfe", b"\xfe\xff"):  # PowerShell's `>` writes UTF-16 with a BOM
+        try:
+            raw = raw.decode("utf-16").encode("utf-8")
+        except UnicodeDecodeError:
+            raise InputError(where, None, "not valid UTF-16 text") from None
     try:
-        return json.loads(raw)
-    except json.JSONDecodeError as exc:
-        raise InputError(where, f"line {exc.lineno} column {exc.colno}",
-                         f"invalid JSON: {exc.msg} (expected `terraform show -json` output)"
-                         ) from None
-    except UnicodeDecodeError:
-        raise InputError(where, None, "not UTF-8 text (expected `terraform show -json` "
-                         "output, not the binary plan file)") from None
+        return parse_json(raw, where)
+    except InputError as exc:
+        if exc.problem == "not UTF-8 text":
+            raise InputError(where, None, "not UTF-8 text (expected `terraform show -json` "
+                             "output, not the binary plan file)") from None
+        raise
 
 
 def load_plans(paths: list[Path], ctx: PlanContext) -> list[Inventory]:

@@ -8,6 +8,7 @@ derogation. Everything unknown fails closed.
 from __future__ import annotations
 
 import datetime as dt
+import difflib
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 
@@ -68,6 +69,9 @@ class _Verdict:
 class EngineOptions:
     as_of: dt.date
     assume_invalid: frozenset[str] = frozenset()
+    today: dt.date = field(default_factory=dt.date.today)
+    pack_grace_days: int = 90
+    """Evaluating today with a pack older than this is RES-P001 (a future date always is)."""
 
 
 class Engine:
@@ -123,6 +127,8 @@ class Engine:
                                               f"classification tag"))
         for rule_ in datamap.residency:
             self._residency(graph, rule_, resolved, findings)
+        self._classification(graph, datamap, findings)
+        self._pack_age(findings)
         for gap in gaps:
             findings.append(
                 self._finding(
@@ -605,6 +611,48 @@ class Engine:
                         countries=tuple(bad),
                     )
                 )
+
+    # ------------------------------------------------------------------ classification
+    def _classification(
+        self, graph: FlowGraph, datamap: DataMap, findings: list[Finding]
+    ) -> None:
+        """Collected resources the map cannot judge: a tag value it does not list
+        (RES-I003), or classified data that no flow reaches and no rule covers (RES-I004)."""
+        cls = datamap.classification
+        names = [name for name, _ in cls.values]
+        ruled = frozenset().union(*(r.data_categories for r in datamap.residency))
+        fed = {f.target for f in graph.flows}
+        for s in graph:
+            if s.origin is Origin.DECLARED or not s.classified:
+                continue
+            value = dict(s.tags).get(cls.tag)
+            where = s.resource_id or s.location.describe()
+            if value is not None and cls.lookup(value) is None:
+                close = difflib.get_close_matches(value, names, n=1, cutoff=0.6) or [
+                    n for n in names if n.casefold() == value.strip().casefold()]
+                hint = f"; did you mean {close[0]!r}?" if close else ""
+                findings.append(self._finding(
+                    "RES-I003", s.id, "system", f"{s.id} ({where}) is tagged "
+                    f"{cls.tag}={value!r}, which the map's classification does not list{hint}"))
+                continue
+            if s.data_categories and s.id not in fed and not (s.data_categories & ruled):
+                findings.append(self._finding(
+                    "RES-I004", s.id, "system", f"{s.id} ({where}) holds "
+                    f"{', '.join(sorted(s.data_categories))} but no flow reaches it and no "
+                    "residency rule covers those categories"))
+
+    def _pack_age(self, findings: list[Finding]) -> None:
+        checked = self.pack.info.last_checked
+        day, today = self.opt.as_of, self.opt.today
+        if day <= checked:
+            return
+        if day <= today and (day - checked).days <= self.opt.pack_grace_days:
+            return
+        findings.append(self._finding(
+            "RES-P001", f"policy-pack:{self.pack.info.name}", "pack",
+            f"evaluated as of {day.isoformat()}, but policy pack {self.pack.info.name} "
+            f"{self.pack.info.version} was last checked on {checked.isoformat()}: decisions "
+            "adopted, amended or ended since are not in it"))
 
     # ------------------------------------------------------------------ helpers
     @staticmethod

@@ -30,8 +30,10 @@ from residency.policy.schema import (
     RegimesFile,
     RegionsFile,
     Scope,
+    VocabularyFile,
 )
 
+VOCABULARY_FILE = "vocabulary.yaml"
 PACK_FILES = (
     "pack.yaml",
     "countries.yaml",
@@ -93,9 +95,11 @@ class PolicyPack:
         providers: ProvidersFile,
         regions: dict[str, RegionTable],
         digest: str,
+        vocabulary: VocabularyFile | None = None,
     ) -> None:
         self.root = root
         self.meta = meta
+        self.vocabulary = vocabulary or VocabularyFile(retrieved=meta.last_checked)
         self._countries = countries
         self._groups = {k: frozenset(v.countries) for k, v in groups.groups.items()}
         self.group_names = tuple(groups.groups)
@@ -154,6 +158,12 @@ class PolicyPack:
             hasher.update(path.name.encode() + path.read_bytes())
             table = validate(RegionsFile, raw, path, PolicyError)
             regions[table.provider] = _region_table(table, path)
+        vocabulary = VocabularyFile(retrieved=meta.last_checked)
+        vocab_path = root / VOCABULARY_FILE
+        if vocab_path.exists():  # optional: without it, a map declares every name it uses
+            raw = read_document(vocab_path, PolicyError)
+            hasher.update(vocab_path.name.encode() + vocab_path.read_bytes())
+            vocabulary = validate(VocabularyFile, raw, vocab_path, PolicyError)
         pack = cls(
             root,
             meta,
@@ -165,9 +175,63 @@ class PolicyPack:
             providers,
             regions,
             hasher.hexdigest()[:16],
+            vocabulary,
         )
         pack._check_references()
+        pack._check_consistency()
         return pack
+
+    def _check_consistency(self) -> None:
+        """Facts that contradict each other fail the load: an `ended` decision that says
+        it is in force would still apply; dates out of order would open or close a window
+        that the instrument never had."""
+        path = str(self.root / "adequacy.yaml")
+        for i, dec in enumerate(self.decisions):
+            key = f"decisions[{i}](id={dec.id})"
+            if dec.status == "in_force" and dec.ended is not None:
+                raise PolicyError(path, f"{key}.ended", f"set to {dec.ended} but status is "
+                                  "in_force: set status (invalidated, expired, repealed) or "
+                                  "remove ended")
+            if dec.in_force is not None and dec.in_force < dec.adopted:
+                raise PolicyError(path, f"{key}.in_force", f"{dec.in_force} is before "
+                                  f"adopted {dec.adopted}")
+            for name in ("valid_until", "ended"):
+                value = getattr(dec, name)
+                if value is not None and value < dec.starts:
+                    raise PolicyError(path, f"{key}.{name}", f"{value} is before the decision "
+                                      f"applies ({dec.starts})")
+        path = str(self.root / "instruments.yaml")
+        for i, ins in enumerate(self.instruments):
+            key = f"instruments[{i}](id={ins.id})"
+            start = ins.valid_from or ins.adopted
+            for name in ("valid_until", "signed_until"):
+                value = getattr(ins, name)
+                if value is not None and start is not None and value < start:
+                    raise PolicyError(path, f"{key}.{name}", f"{value} is before the instrument "
+                                      f"applies ({start})")
+            if ins.status != "in_force" and ins.valid_until is None and ins.signed_until is None:
+                raise PolicyError(path, f"{key}.status", f"status {ins.status} needs "
+                                  "valid_until (or signed_until)")
+        for rid, reg in self.regimes.items():
+            if not self.expand(reg.free_flow_area):
+                raise PolicyError(str(self.root / "regimes.yaml"), f"regimes.{rid}.free_flow_area",
+                                  "empty: every transfer would be judged, none free")
+
+    @cached_property
+    def known_categories(self) -> frozenset[str]:
+        return frozenset(self.vocabulary.data_categories)
+
+    @cached_property
+    def known_qualifications(self) -> frozenset[str]:
+        """Every certification / `subject_to` name the pack gives meaning to."""
+        names = set(self.vocabulary.qualifications)
+        for scope in self.scopes.values():
+            names.update(scope.requires_any)
+            if scope.hr_data is not None:
+                names.update(scope.hr_data.requires_any)
+        for prov in self.providers.values():
+            names.update(prov.party.certifications)
+        return frozenset(names)
 
     def _check_references(self) -> None:
         """Cross-file consistency: every id a file uses is defined somewhere."""

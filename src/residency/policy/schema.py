@@ -7,9 +7,11 @@ release. Every legal fact carries its instrument, dates and a source URL.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Literal
+from typing import Annotated, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+
+from residency._io import BoundedDate
 
 Url = Annotated[str, StringConstraints(pattern=r"^https?://\S+$")]
 
@@ -21,7 +23,7 @@ class _Strict(BaseModel):
 class PackMeta(_Strict):
     name: str
     version: str
-    last_checked: dt.date
+    last_checked: BoundedDate
     description: str = ""
     maintainer_note: str = ""
 
@@ -99,16 +101,16 @@ class AdequacyDecision(_Strict):
     country: str
     instrument: str
     celex: str | None = None
-    adopted: dt.date
-    in_force: dt.date | None = None
-    valid_until: dt.date | None = None
+    adopted: BoundedDate
+    in_force: BoundedDate | None = None
+    valid_until: BoundedDate | None = None
     status: Literal["in_force", "invalidated", "expired", "repealed"]
-    ended: dt.date | None = None
+    ended: BoundedDate | None = None
     ended_by: str | None = None
     scope: str = "general"
     risk: Literal["normal", "elevated"] = "normal"
     note: str = ""
-    next_review: dt.date | None = None
+    next_review: BoundedDate | None = None
     verified: bool = True
     source: Url
 
@@ -146,15 +148,19 @@ InstrumentType = Literal[
 ]
 
 
+SAFEGUARD_TYPES: frozenset[str] = frozenset(get_args(InstrumentType))
+"""The `type` a safeguard in a map may have: the instrument types the pack can describe."""
+
+
 class Instrument(_Strict):
     id: str
     type: InstrumentType
     regime: str
     name: str
-    adopted: dt.date | None = None
-    valid_from: dt.date | None = None
-    valid_until: dt.date | None = None
-    signed_until: dt.date | None = None
+    adopted: BoundedDate | None = None
+    valid_from: BoundedDate | None = None
+    valid_until: BoundedDate | None = None
+    signed_until: BoundedDate | None = None
     transfer_tool: bool = True
     requires_tia: bool = False
     modules: dict[int, tuple[RoleName, RoleName]] = {}
@@ -174,8 +180,23 @@ class SourceRef(_Strict):
     url: Url
 
 
+class CategoryEntry(_Strict):
+    description: str = ""
+    dpv: str | None = None
+    special: Literal["art9", "art10"] | None = None
+
+
+class VocabularyFile(_Strict):
+    """`vocabulary.yaml`: names a map may use without declaring them (optional file)."""
+
+    retrieved: BoundedDate
+    sources: list[SourceRef] = []
+    data_categories: dict[str, CategoryEntry] = {}
+    qualifications: dict[str, str] = {}
+
+
 class RegionEntry(_Strict):
-    countries: list[str] | Literal["ANY"]
+    countries: Annotated[list[str], Field(min_length=1)] | Literal["ANY"]
     name: str = ""
     kind: Literal["region", "multi-region", "dual-region", "geography", "logical"] = "region"
     partition: str | None = None
@@ -187,7 +208,7 @@ class RegionEntry(_Strict):
 
 class RegionsFile(_Strict):
     provider: str
-    retrieved: dt.date
+    retrieved: BoundedDate
     sources: list[SourceRef]
     locations: dict[str, RegionEntry]
     aliases: dict[str, str] = {}
@@ -210,5 +231,5 @@ class ProviderEntry(_Strict):
 
 
 class ProvidersFile(_Strict):
-    retrieved: dt.date
+    retrieved: BoundedDate
     providers: dict[str, ProviderEntry]
