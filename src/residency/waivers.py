@@ -4,12 +4,16 @@ A waiver names the rule and a scope (resource/subject, flow, system, data catego
 country), who owns it, why, the SCC/DPA/TIA it rests on and when it expires. A matching,
 unexpired waiver marks the finding waived (it no longer counts for the exit code); an
 expired one stops suppressing and is reported (RES-W001); one that matches nothing is
-reported as stale (RES-W002), so the waivers file cannot rot silently.
+reported as stale (RES-W002), so the waivers file cannot rot silently. A waiver that lives
+longer than `max_life_days`, or that would silence a fail-closed rule (RES-S001, RES-L001)
+with a pattern without `allow_fail_closed: true`, suppresses nothing and is reported
+(RES-W003). Expiry and life are judged on the real date, never on `--as-of` alone.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import difflib
 from dataclasses import dataclass, replace
 from fnmatch import fnmatchcase
 from pathlib import Path
@@ -23,6 +27,13 @@ from residency.model import Finding, Report, Severity
 from residency.policy.rules import RULES
 
 _SCOPE_KEYS = ("resource", "subject", "flow", "system", "data_category", "country")
+_ID_KEYS = ("subject", "resource", "flow", "system")
+_GLOB = frozenset("*?[")
+
+DEFAULT_MAX_LIFE_DAYS = 365
+FAIL_CLOSED_RULES = frozenset({"RES-S001", "RES-L001"})
+"""Rules that mean "unknown, so not passed": only a waiver naming the finding exactly, or one
+that says `allow_fail_closed: true`, may accept them."""
 
 
 class WaiverIn(BaseModel):
@@ -40,6 +51,7 @@ class WaiverIn(BaseModel):
     owner: str = Field(min_length=1)
     reference: str = Field(min_length=1)
     expires: dt.date
+    allow_fail_closed: bool = False
 
     @field_validator("data_category", "country", mode="before")
     @classmethod
@@ -50,7 +62,9 @@ class WaiverIn(BaseModel):
     @classmethod
     def _known_rule(cls, value: str) -> str:
         if value not in RULES and value != "*":
-            raise ValueError(f"unknown rule {value!r} (see `residency rules`)")
+            close = difflib.get_close_matches(value.upper(), RULES, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise ValueError(f"unknown rule {value!r}{hint} (see `residency rules`)")
         return value
 
     @model_validator(mode="after")
@@ -64,6 +78,7 @@ class WaiversFile(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     version: Literal[1] = 1
+    max_life_days: int = Field(default=DEFAULT_MAX_LIFE_DAYS, ge=1)
     waivers: list[WaiverIn] = []
 
 
@@ -83,6 +98,8 @@ class Waiver:
     system: str | None = None
     data_categories: frozenset[str] | None = None
     countries: frozenset[str] | None = None
+    allow_fail_closed: bool = False
+    max_life_days: int = DEFAULT_MAX_LIFE_DAYS
 
     def matches(
         self, finding: Finding, categories: frozenset[str] | None, ends: tuple[str, ...] = ()
@@ -116,6 +133,19 @@ class Waiver:
             categories and categories <= self.data_categories
         )
 
+    def may_waive(self, finding: Finding) -> bool:
+        """A fail-closed finding is only accepted by name (exact rule and ids) or explicitly.
+
+        A pattern written for ordinary findings must not also swallow tomorrow's coverage
+        gap or unknown region.
+        """
+        if finding.rule not in FAIL_CLOSED_RULES or self.allow_fail_closed:
+            return True
+        ids = [v for v in (getattr(self, k) for k in _ID_KEYS) if v is not None]
+        return self.rule == finding.rule and bool(ids) and not any(
+            _GLOB & set(v) for v in ids
+        )
+
     def justification(self) -> str:
         return (f"{self.reason} (owner {self.owner}, ref {self.reference}, "
                 f"until {self.expires.isoformat()})")
@@ -128,6 +158,7 @@ def load_waivers(path: Path) -> tuple[Waiver, ...]:
     if not isinstance(raw, dict):
         raise InputError(str(path), None, "a waivers file must be a mapping with `waivers: [...]`")
     doc: WaiversFile = validate(WaiversFile, raw, path)
+    _refuse_duplicates(doc.waivers, path)
     out = []
     for i, w in enumerate(doc.waivers):
         out.append(Waiver(
@@ -143,18 +174,42 @@ def load_waivers(path: Path) -> tuple[Waiver, ...]:
             system=w.system,
             data_categories=frozenset(w.data_category) if w.data_category is not None else None,
             countries=frozenset(w.country) if w.country is not None else None,
+            allow_fail_closed=w.allow_fail_closed,
+            max_life_days=doc.max_life_days,
         ))
     return tuple(out)
 
 
-def apply_waivers(
-    report: Report, waivers: tuple[Waiver, ...], today: dt.date
-) -> tuple[Report, list[Finding]]:
-    """Mark findings covered by unexpired waivers; return the report and the waiver findings.
+def _refuse_duplicates(waivers: list[WaiverIn], path: Path) -> None:
+    """Two waivers with one id, or with one rule and scope, leave it unclear which holds."""
+    ids: dict[str, int] = {}
+    scopes: dict[tuple[object, ...], int] = {}
+    for i, w in enumerate(waivers):
+        if w.id is not None:
+            if w.id in ids:
+                raise InputError(str(path), f"waivers[{i}].id", f"duplicate id {w.id!r} (also "
+                                 f"waivers[{ids[w.id]}]); give each waiver its own id")
+            ids[w.id] = i
+        scope = (w.rule, *(getattr(w, k) for k in _ID_KEYS),
+                 *(None if v is None else frozenset(v) for v in (w.data_category, w.country)))
+        if scope in scopes:
+            raise InputError(str(path), f"waivers[{i}]", f"duplicate of waivers[{scopes[scope]}] "
+                             "(same rule and scope); keep one and delete the other")
+        scopes[scope] = i
 
-    The returned report already contains the waiver findings (RES-W001 expired, RES-W002
-    stale); the list repeats them so callers can show them apart.
+
+def apply_waivers(
+    report: Report, waivers: tuple[Waiver, ...], today: dt.date | None = None
+) -> tuple[Report, list[Finding]]:
+    """Mark findings covered by accepted waivers; return the report and the waiver findings.
+
+    `today` is the real date (default `dt.date.today()`; tests pass one): a waiver expired
+    today stays expired whatever `--as-of` says, and one expired by a later `--as-of` is
+    expired too. The returned report already contains the waiver findings (RES-W001 expired,
+    RES-W002 stale, RES-W003 not accepted); the list repeats them so callers can show them.
     """
+    today = today or dt.date.today()
+    cutoff = max(today, report.as_of)
     categories: dict[tuple[str, str], frozenset[str]] = {}
     ends: dict[str, tuple[str, ...]] = {}
     for s in report.systems:
@@ -162,37 +217,66 @@ def apply_waivers(
     for f in report.flows:
         categories[("flow", f.id)] = f.data_categories
         ends[f.id] = (f.source, f.target)
-    active = [w for w in waivers if w.expires >= today]
+    expired = {w.label for w in waivers if w.expires < cutoff}
+    too_long = {w.label for w in waivers if w.label not in expired
+                and w.expires > today + dt.timedelta(days=w.max_life_days)}
+    active = [w for w in waivers if w.label not in expired | too_long]
     used: set[str] = set()
+    refused: dict[str, list[Finding]] = {}
     findings: list[Finding] = []
     for finding in report.findings:
         cats = categories.get((finding.subject_kind, finding.subject))
         around = ends.get(finding.subject, ()) if finding.subject_kind == "flow" else ()
-        hit = next((w for w in active if w.matches(finding, cats, around)), None)
+        hit = None
+        for w in active:
+            if not w.matches(finding, cats, around):
+                continue
+            if not w.may_waive(finding):
+                refused.setdefault(w.label, []).append(finding)
+            elif hit is None:
+                hit = w
         if hit is not None:
             used.add(hit.label)
         if hit is not None and not finding.waived:
             findings.append(replace(finding, waived=True, waiver_reason=hit.justification()))
         else:
             findings.append(finding)
-    extra: list[Finding] = []
-    for w in waivers:
-        if w.expires < today:
-            extra.append(Finding(
-                rule="RES-W001", severity=RULES["RES-W001"].severity,
-                message=f"waiver {w.label} for {w.rule} expired on {w.expires.isoformat()} "
-                f"(owner {w.owner}, ref {w.reference}); its findings count again",
-                subject=w.label, subject_kind="waiver", instrument=w.reference,
-                hint="renew the review and extend `expires`, or delete the waiver",
-            ))
-        elif w.label not in used:
-            extra.append(Finding(
-                rule="RES-W002", severity=RULES["RES-W002"].severity,
-                message=f"waiver {w.label} for {w.rule} matches no finding (owner {w.owner}); "
-                "delete it or fix its scope",
-                subject=w.label, subject_kind="waiver", instrument=w.reference,
-            ))
+    extra = [w_finding for w in waivers
+             if (w_finding := _waiver_finding(w, today, expired, too_long, used, refused))]
     return replace(report, findings=tuple(sort_findings([*findings, *extra]))), extra
+
+
+def _waiver_finding(
+    w: Waiver, today: dt.date, expired: set[str], too_long: set[str], used: set[str],
+    refused: dict[str, list[Finding]],
+) -> Finding | None:
+    """RES-W001/W002/W003 for one waiver, or None when it was applied as written."""
+    def make(rule_id: str, message: str, hint: str | None = None) -> Finding:
+        return Finding(rule=rule_id, severity=RULES[rule_id].severity, message=message,
+                       subject=w.label, subject_kind="waiver", instrument=w.reference,
+                       hint=hint)
+
+    if w.label in expired:
+        return make("RES-W001", f"waiver {w.label} for {w.rule} expired on "
+                    f"{w.expires.isoformat()} (owner {w.owner}, ref {w.reference}); its findings "
+                    "count again", "renew the review and extend `expires`, or delete the waiver")
+    if w.label in too_long:
+        limit = today + dt.timedelta(days=w.max_life_days)
+        return make("RES-W003", f"waiver {w.label} for {w.rule} expires on "
+                    f"{w.expires.isoformat()}, beyond the maximum waiver life of "
+                    f"{w.max_life_days} days (until {limit.isoformat()}; owner {w.owner}); not "
+                    "applied", RULES["RES-W003"].remediation)
+    if w.label in refused:
+        hits = refused[w.label]
+        names = ", ".join(f"{f.rule} {f.subject}" for f in hits[:3])
+        more = f" and {len(hits) - 3} more" if len(hits) > 3 else ""
+        return make("RES-W003", f"waiver {w.label} for {w.rule} would silence fail-closed "
+                    f"finding(s) {names}{more} with a pattern (owner {w.owner}); not applied "
+                    "to them", RULES["RES-W003"].remediation)
+    if w.label not in used:
+        return make("RES-W002", f"waiver {w.label} for {w.rule} matches no finding (owner "
+                    f"{w.owner}); delete it or fix its scope")
+    return None
 
 
 _ORDER = {Severity.ERROR: 0, Severity.WARNING: 1, Severity.INFO: 2}

@@ -187,3 +187,47 @@ def test_evaluate_without_the_map_refuses_declared_systems(db_url: str, tmp_path
 def store_scopes(db_url: str) -> set[str]:
     with Store.open(db_url) as store:
         return {r.scope for r in store.runs()}
+
+
+def _record_shards(db_url: str, shards: list[str], scope: str = "scan:aws") -> list[int]:
+    from residency.datamap import load_map
+
+    pack = PolicyPack.load()
+    datamap = load_map(QUICKSTART, pack)
+    engine = Engine(pack, EngineOptions(dt.date(2025, 6, 1)))
+    ids = []
+    for i, shard in enumerate(shards, start=1):
+        report = engine.run(datamap, [_shard(pack, datamap, f"bucket-{i}", "eu-west-1")])
+        run_id = record_if_requested(report, "scan", scope, db_url, False, shard=shard)
+        assert run_id is not None
+        ids.append(run_id)
+    return ids
+
+
+def _evaluate(db_url: str, ids: list[int]) -> Any:
+    return _run("evaluate", "--runs", ",".join(map(str, ids)), "--map", str(QUICKSTART),
+                "--as-of", "2025-06-01", "--format", "json", "--db", db_url)
+
+
+def test_evaluate_with_a_missing_shard_reports_a_gap(db_url: str) -> None:
+    ids = _record_shards(db_url, ["1/3", "3/3"])
+    result = _evaluate(db_url, ids)
+    assert result.exit_code == 1, result.output
+    doc = json.loads(result.stdout)
+    s001 = [f for f in doc["findings"] if f["rule"] == "RES-S001"]
+    assert [f["subject"] for f in s001] == ["aws:shard 2/3"]
+    assert "shard 2/3 of scan:aws" in s001[0]["message"]
+    assert [g["scope"] for g in doc["coverage_gaps"]] == ["shard 2/3"]
+    complete = _evaluate(db_url, _record_shards(db_url, ["1/2", "2/2"], scope="scan:gcp"))
+    assert not json.loads(complete.stdout)["coverage_gaps"]
+
+
+@pytest.mark.parametrize(
+    ("shards", "text"),
+    [(["1/2", "1/2"], "both shard 1/2"), (["1/2", "2/3"], "give the runs of one scan")],
+)
+def test_evaluate_refuses_duplicate_or_mismatched_shards(db_url: str, shards: list[str],
+                                                        text: str) -> None:
+    result = _evaluate(db_url, _record_shards(db_url, shards))
+    assert result.exit_code == 2 and "--runs" in result.stderr and text in result.stderr
+    assert result.stdout == ""

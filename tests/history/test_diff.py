@@ -1,11 +1,13 @@
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
-from residency.cli.history import fail_on_new
+from residency.cli.history import fail_on_new, new_failures
 from residency.history.diff import diff, notify_payload, render_json, render_markdown, render_text
 from residency.history.store import HistoryError, Store
-from residency.model import Severity
+from residency.model import Finding, Severity
 
 from .factory import finding, make_report, transfer
 
@@ -75,3 +77,39 @@ def test_fail_on_new_and_scope_pairing(db_url: str) -> None:
             store.last_pair()  # the newest run has no predecessor in its own scope
         store.record(make_report(), command="check", scope="check:x")
         assert [r.id for r in store.last_pair()] == [b, b + 2]
+
+
+GAP = Finding("RES-S001", Severity.ERROR, "gcp p2 could not be read", "gcp:p2", "scope")
+UNKNOWN = Finding("RES-L001", Severity.ERROR, "odd: region unknown", "odd", "system", None,
+                  ("*",))
+
+
+@pytest.mark.parametrize("unknown", [GAP, UNKNOWN])
+def test_a_persistent_fail_closed_finding_fails_every_night(db_url: str, unknown: Finding
+                                                            ) -> None:
+    report = make_report(transfers=(transfer("a", "US"),), findings=(unknown,))
+    with Store.open(db_url) as store:
+        first = store.record(report, command="scan", scope="scan:gcp")
+        second = store.record(report, command="scan", scope="scan:gcp")
+        assert diff(store, first, second).empty  # nothing new ...
+        assert fail_on_new(store, first)  # ... yet an unknown is never a baseline
+        assert fail_on_new(store, second)
+        assert new_failures(store, second) == [f"{unknown.rule} {unknown.subject} counts "
+                                               "whether new or not"]
+        waived = store.record(make_report(findings=(replace(unknown, waived=True),)),
+                              command="scan", scope="scan:gcp")
+        assert not fail_on_new(store, waived)  # an explicit waiver is the way to accept it
+
+
+def test_a_flow_repointed_to_another_importer_has_new_findings(db_url: str) -> None:
+    with Store.open(db_url) as store:
+        a = store.record(make_report(transfers=(transfer("f", "US"),),
+                                     findings=(finding("RES-T001", "f"),)),
+                         command="check", scope="check:x")
+        b = store.record(make_report(transfers=(transfer("f", "US", importer="other-db"),),
+                                     findings=(finding("RES-T001", "f"),)),
+                         command="check", scope="check:x")
+        d = diff(store, a, b)
+        assert [f.subject for f in d.new_findings] == ["f"]
+        assert [f.subject for f in d.resolved_findings] == ["f"]
+        assert fail_on_new(store, b)

@@ -63,7 +63,7 @@ def test_unknowns_are_res_l001() -> None:
     ("name", "text"),
     [
         ("malformed.json", "invalid JSON"),
-        ("wrong_version.json", "unsupported version '0.1'"),
+        ("wrong_version.json", "unsupported version '2.0'"),
         ("does-not-exist.json", "file not found"),
     ],
 )

@@ -117,7 +117,8 @@ def test_state_json_is_read(ctx: PlanContext) -> None:
     [
         ([], None, "expected a JSON object"),
         ({"planned_values": {}}, "format_version", "missing"),
-        ({"format_version": "0.1", "planned_values": {}}, "format_version", "'0.1'"),
+        ({"format_version": "2.0", "planned_values": {}}, "format_version", "'2.0'"),
+        ({"format_version": "0.3", "planned_values": {}}, "format_version", "'0.3'"),
         ({"format_version": "2.0", "planned_values": {}}, "format_version", "unsupported"),
         ({"format_version": 1, "planned_values": {}}, "format_version", "unsupported"),
         ({"format_version": "1.2"}, "planned_values", "missing"),

@@ -52,11 +52,15 @@ def gate(
     if waivers_path is not None:
         from residency.waivers import apply_waivers, load_waivers
 
-        report, _ = apply_waivers(report, load_waivers(waivers_path), as_of)
+        # expiry and maximum life are judged on the real date: --as-of cannot revive a waiver
+        report, _ = apply_waivers(report, load_waivers(waivers_path), dt.date.today())
     if baseline_path is not None:
         from residency.baseline import apply_baseline, load_baseline
 
-        report = apply_baseline(report, load_baseline(baseline_path))
+        baseline = load_baseline(baseline_path)
+        for warning in baseline.warnings():
+            click.echo(f"residency: warning: {warning}", err=True)
+        report = apply_baseline(report, baseline)
     if write_baseline_path is not None:
         from residency.baseline import write_baseline
 

@@ -71,14 +71,28 @@ def record_if_requested(
 
 
 def fail_on_new(store: Store, run_id: int) -> bool:
-    """`scan --fail-on-new`: new unwaived errors or new third countries vs the last run."""
+    """`scan --fail-on-new`: see `new_failures`."""
+    return bool(new_failures(store, run_id))
+
+
+def new_failures(store: Store, run_id: int) -> list[str]:
+    """Why `--fail-on-new` fails: new unwaived errors or new third countries vs the last
+    run of the scope, and every unwaived fail-closed finding (a gap, an unknown location),
+    new or not: tonight's unknown is no more known because it was unknown yesterday."""
+    from residency.baseline import FAIL_CLOSED_RULES
     from residency.history.diff import diff
 
+    unknown = [f for f in store.findings(run_id) if f.rule in FAIL_CLOSED_RULES and not f.waived]
+    out = [f"{f.rule} {f.subject} counts whether new or not" for f in unknown]
     before = store.previous(run_id)
     if before is None:
-        return False  # the first run of a scope is the baseline
+        return out  # otherwise the first run of a scope is the baseline
     d = diff(store, before.id, run_id)
-    return bool(d.new_errors() or d.new_third_countries)
+    seen = {(f.rule, f.subject) for f in unknown}
+    out += [f"new {f.rule} {f.subject}" for f in d.new_errors() if (f.rule, f.subject) not in seen]
+    out += [f"new third countries for {cat}: {', '.join(cs)}"
+            for cat, cs in d.new_third_countries]
+    return out
 
 
 # ---------------------------------------------------------------------- history
@@ -202,14 +216,16 @@ def evaluate(
     fail_on: str,
 ) -> None:
     """Merge stored shard inventories into one graph and evaluate them as one scan."""
+    from residency.history.shard import missing_shards
     from residency.policy.engine import Engine, EngineOptions
 
     pack, datamap = load_inputs(policies, map_path, assume_invalid, map_required=False)
     has_map = bool(datamap.systems or datamap.parties or datamap.source)
     with _open(db) as store:
         infos = [store.run(i) for i in run_ids]
+        missing = missing_shards((i.id, i.scope, i.shard) for i in infos)  # exit 2 if muddled
         inventories = [store.load_inventory(i) for i in run_ids]
-        merged = merge_inventories(inventories, datamap)
+        merged = merge_inventories([*inventories, Inventory(gaps=tuple(missing))], datamap)
         if not has_map and any(s.origin.value == "declared" for s in merged.systems):
             raise InputError(str(map_path), None, "the runs include declared systems; pass "
                              "the data map they were scanned with (--map FILE)")
@@ -247,4 +263,4 @@ def merge_inventories(inventories: Iterable[Inventory], datamap: DataMap) -> Inv
 
 
 __all__ = ["ExitCode", "db_option", "diff", "evaluate", "export", "fail_on_new", "history",
-           "merge_inventories", "record_if_requested"]
+           "merge_inventories", "new_failures", "record_if_requested"]

@@ -18,7 +18,7 @@ from residency.cli.common import (
     load_inputs,
     write_report,
 )
-from residency.cli.history import db_option, fail_on_new, record_if_requested
+from residency.cli.history import db_option, new_failures, record_if_requested
 from residency.cli.scan_aws import aws_options, build_aws
 from residency.cli.scan_azure import azure_options, build_azure
 from residency.cli.scan_gcp import build_gcp, gcp_options
@@ -99,7 +99,10 @@ def scan(
         from residency.history.store import Store
 
         with Store.open(db) as store:
-            sys.exit(ExitCode.FINDINGS if fail_on_new(store, run_id) else ExitCode.CLEAN)
+            reasons = new_failures(store, run_id)
+        for reason in reasons[:20]:
+            click.echo(f"residency: --fail-on-new: {reason}", err=True)
+        sys.exit(ExitCode.FINDINGS if reasons else ExitCode.CLEAN)
     sys.exit(exit_code(report, fail_on))
 
 

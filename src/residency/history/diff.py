@@ -1,7 +1,9 @@
 """What changed between two stored runs: transfers, findings and newly reached countries.
 
 Transfers are compared per destination country, keyed by (flow, regime, country,
-exporter, importer); findings by their fingerprint. Every transfer country is already
+exporter, importer); findings by their baseline fingerprint with the exporter, importer and
+importer party of their flow's transfers, so a flow re-pointed to another importer has new
+findings, not the old ones. Every transfer country is already
 outside the regime's free-flow area (the engine records nothing else), so a country new
 to a data category is a new third country for it.
 """
@@ -14,6 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from residency.baseline import finding_fingerprint, transfer_context
 from residency.history.store import RunInfo, Store, TransferRow
 from residency.model import Finding, Severity
 
@@ -66,8 +69,8 @@ def diff_rows(
         TransferChange(a[k], b[k]) for k in b
         if k in a and _essence(a[k]) != _essence(b[k])
     )
-    fa = {f.fingerprint: f for f in findings_a}
-    fb = {f.fingerprint: f for f in findings_b}
+    fa = _by_identity(findings_a, a.values())
+    fb = _by_identity(findings_b, b.values())
     return RunDiff(
         run_a=info_a,
         run_b=info_b,
@@ -78,6 +81,20 @@ def diff_rows(
         resolved_findings=tuple(f for k, f in fa.items() if k not in fb),
         new_third_countries=_new_countries(a.values(), b.values()),
     )
+
+
+def _by_identity(findings: Iterable[Finding], rows: Iterable[TransferRow]
+                 ) -> dict[str, Finding]:
+    ends: dict[tuple[str, str], set[str]] = defaultdict(set)
+    for r in rows:
+        ends[(r.flow, r.regime)].add(transfer_context(r.exporter, r.importer, r.importer_party))
+
+    def context(f: Finding) -> str:
+        if f.subject_kind != "flow":
+            return ""
+        return "+".join(sorted(ends.get((f.subject, f.regime or ""), ())))
+
+    return {finding_fingerprint(f, context(f)): f for f in findings}
 
 
 def _essence(r: TransferRow) -> tuple[object, ...]:

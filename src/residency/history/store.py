@@ -59,9 +59,10 @@ def resolve_url(url: str | None, cwd: Path | None = None) -> sa.URL:
         return sa.make_url(f"sqlite:///{path if path.is_absolute() else base / path}")
     try:
         parsed = sa.make_url(url)
-    except sa.exc.ArgumentError:
+        parsed.port  # noqa: B018 - an unparseable port (`:54x32`) raises here, not at connect
+    except (sa.exc.ArgumentError, ValueError, TypeError):
         raise HistoryError(f"{mask_url(url)}: not a database URL (expected sqlite:///FILE "
-                           "or postgresql://USER@HOST/DB)") from None
+                           "or postgresql://USER@HOST:PORT/DB)") from None
     if parsed.drivername in ("postgresql", "postgres", "postgresql+psycopg2"):
         parsed = parsed.set(drivername="postgresql+psycopg")
     if parsed.get_backend_name() not in ("sqlite", "postgresql"):
@@ -75,7 +76,7 @@ def mask_url(url: str | sa.URL) -> str:
         return url.render_as_string(hide_password=True)
     try:
         return sa.make_url(url).render_as_string(hide_password=True)
-    except sa.exc.ArgumentError:
+    except (sa.exc.ArgumentError, ValueError, TypeError):
         # unparseable: drop anything between "://" and "@" rather than risk echoing a secret
         head, sep, rest = url.partition("://")
         return f"{head}{sep}***@{rest.rpartition('@')[2]}" if "@" in rest else url

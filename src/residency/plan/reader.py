@@ -10,6 +10,7 @@ unknown location (RES-L001), never as a pass.
 from __future__ import annotations
 
 import gc
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -32,6 +33,10 @@ _AWS_GLOBAL_PREFIXES = (
 )
 _LABEL_KEYS = ("tags_all", "tags", "labels", "effective_labels", "terraform_labels")
 _GEO_REDUNDANT = frozenset({"GRS", "RAGRS", "GZRS", "RAGZRS"})
+# 0.1: Terraform 0.12-0.15; 0.2: Terraform 1.0.x; 1.x: Terraform 1.1 and later
+_FORMAT_VERSION = re.compile(r"0\.[12]|1\.\d+")
+# a GCP zone (`europe-west2-a`) where a location or region is expected
+_GCP_ZONE = re.compile(r"[a-z]+-[a-z]+\d+-[a-z]")
 
 
 def _no_pair(_provider: str, _region: str) -> str | None:
@@ -124,11 +129,11 @@ def _check_document(doc: Any, source: str) -> dict[str, Any]:
     version = doc.get("format_version")
     if version is None:
         raise InputError(source, "format_version", "missing: not `terraform show -json` output")
-    if not isinstance(version, str) or version.split(".", 1)[0] != "1":
+    if not isinstance(version, str) or not _FORMAT_VERSION.fullmatch(version):
         raise InputError(
             source, "format_version",
-            f"unsupported version {version!r}: residency reads format 1.x (Terraform 1.0 or "
-            "later); re-create the JSON with `terraform show -json` from Terraform 1.x",
+            f"unsupported version {version!r}: residency reads the formats Terraform 0.12 and "
+            "later write (0.1, 0.2 and 1.x); re-create the JSON with `terraform show -json`",
         )
     for key in ("planned_values", "values"):
         if key in doc:
@@ -237,8 +242,11 @@ class _Reader:
         reason: str | None = None
         if value is None:
             for key in _LABEL_KEYS:
-                mark = unknown.get(key)
-                if mark is True or (isinstance(mark, dict) and mark.get(self.tag) is True):
+                if key in _DERIVED_LABELS and not _marked(unknown, _DERIVED_LABELS[key], self.tag):
+                    # the provider computes tags_all / effective_labels from `tags` / `labels`
+                    # and the provider defaults, all known here: unknown only in form
+                    continue
+                if _marked(unknown, key, self.tag):
                     reason = f"{r.address}: {key}.{self.tag} unknown until apply"
                     break
         cls = self.ctx.classification.lookup(str(value)) if value is not None else None
@@ -260,7 +268,8 @@ class _Reader:
                               unknown_reason=reason or where),
             data_categories=cls.data_categories if cls else frozenset(),
             origin=Origin.PLANNED,
-            classified=cls is not None,
+            # a value the map does not list is still a classification (RES-I003)
+            classified=value is not None,
             name=_name(values),
             resource_id=_resource_id(values),
             tags=tuple(sorted((str(k), str(v)) for k, v in tags.items())),
@@ -292,7 +301,10 @@ class _Reader:
         for attr in ("location", "region", "zone"):
             got = values.get(attr)
             if isinstance(got, str) and got:
-                return (_zone_to_region(got) if attr == "zone" else got.lower(),), None
+                got = got.rstrip("/").rpartition("/")[2].lower()  # a self link: its last part
+                if attr == "zone" or _GCP_ZONE.fullmatch(got):
+                    got = _zone_to_region(got)
+                return (got,), None
             if unknown.get(attr) is True and pending is None:
                 pending = attr
         if pending is None:
@@ -358,6 +370,15 @@ class _Reader:
                     id=f"{cls.fed_by}->{s.id}", source=cls.fed_by, target=s.id,
                     data_categories=cls.data_categories, origin=Origin.PLANNED, kind="storage",
                 ))
+
+
+_DERIVED_LABELS = {"tags_all": "tags", "effective_labels": "labels",
+                   "terraform_labels": "labels"}
+
+
+def _marked(unknown: dict[str, Any], key: str, tag: str) -> bool:
+    mark = unknown.get(key)
+    return mark is True or (isinstance(mark, dict) and mark.get(tag) is True)
 
 
 def _zone_to_region(zone: str) -> str:

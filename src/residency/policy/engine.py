@@ -120,8 +120,9 @@ class Engine:
         graph.propagate(base)
         transfers: list[Transfer] = []
         self._judge_flows(graph, resolved, base, transfers, findings)
+        mapless = not datamap.classification.values  # no values: no tag can classify
         for s in graph:
-            if s.origin is not Origin.DECLARED and not s.classified:
+            if s.origin is not Origin.DECLARED and (not s.classified or mapless):
                 findings.append(self._finding("RES-I001", s.id, "system", f"{s.id} "
                                               f"({s.resource_id or s.location.describe()}) has no "
                                               f"classification tag"))
@@ -620,6 +621,8 @@ class Engine:
         (RES-I003), or classified data that no flow reaches and no rule covers (RES-I004)."""
         cls = datamap.classification
         names = [name for name, _ in cls.values]
+        if not names:
+            return  # a map with no classification values: everything collected is RES-I001
         ruled = frozenset().union(*(r.data_categories for r in datamap.residency))
         fed = {f.target for f in graph.flows}
         for s in graph:
