@@ -34,9 +34,28 @@ _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"(?i)(authorization\s*[:=]\s*)[^\r\n,;]+"), rf"\1{MASK}"),
     # user:password@ in URLs (postgresql://u:p@host, https://u:p@host)
     (re.compile(r"([a-z][a-z0-9+.-]*://[^/\s:@]+:)[^@\s/]+@", re.IGNORECASE), rf"\1{MASK}@"),
+    # a bare AWS secret access key: 40 base64 characters of mixed case (hex digests and
+    # resource names do not have that shape)
+    (re.compile(r"(?<![A-Za-z0-9/+=])(?=[A-Za-z0-9/+]*[A-Z])(?=[A-Za-z0-9/+]*[a-z])"
+                r"(?=[A-Za-z0-9/+]*[0-9/+])[A-Za-z0-9/+]{40}(?![A-Za-z0-9/+=])"), MASK),
     # JWTs anywhere (three base64url segments, the first starting with eyJ)
     (re.compile(r"\beyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\b"), MASK),
 )
+
+
+# a bare session token or other long opaque credential: 100+ base64 characters that look
+# random (many digits and capitals, no long lower-case words as paths and names have)
+_LONG_RUN = re.compile(r"[A-Za-z0-9/+=]{100,}")
+_WORD = re.compile(r"[a-z]{10,}")
+
+
+def _opaque(match: re.Match[str]) -> str:
+    run = match.group()
+    digits = sum(c.isdigit() for c in run)
+    upper = sum(c.isupper() for c in run)
+    if digits * 20 >= len(run) and upper * 10 >= len(run) and not _WORD.search(run):
+        return MASK
+    return run
 
 
 def redact(text: str) -> str:
@@ -45,7 +64,7 @@ def redact(text: str) -> str:
         return text
     for pattern, repl in _PATTERNS:
         text = pattern.sub(repl, text)
-    return text
+    return _LONG_RUN.sub(_opaque, text)
 
 
 def one_line(text: str) -> str:
