@@ -15,7 +15,7 @@ from residency.redact import RedactingFilter, redact
 
 ROOT = Path(__file__).resolve().parents[2]
 QUICKSTART = str(ROOT / "examples" / "quickstart" / "residency.yaml")
-SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
+SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"  # noqa: S105 - a canary, not a secret
 KEY_ID = "ASIAQWERTYUIOPASDFGH"
 
 
