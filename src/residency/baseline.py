@@ -122,7 +122,9 @@ def write_baseline(report: Report, path: Path) -> None:
     """Write atomically; refuse to overwrite anything that is not a residency baseline."""
     if path.exists():
         _read(path, as_input=False)  # raises if it is not ours
-    write_atomic(path, json.dumps(baseline_document(report), indent=2) + "\n")
+    # rewriting the baseline this run read (`--baseline b --write-baseline b`) is the point
+    write_atomic(path, json.dumps(baseline_document(report), indent=2) + "\n",
+                 updates_input=True)
 
 
 def _read(path: Path, *, as_input: bool = True) -> dict[str, Any]:

@@ -237,6 +237,10 @@ def test_fail_on_new_only_fails_on_what_is_new(
     db = f"sqlite:///{tmp_path / 'h.db'}"
     args = ["scan", "--gcp", "p1", "--gcp-endpoint", fake.url, "--map", str(MAP),
             "--db", db, "--fail-on-new"]
+    # p1's unreadable bucket is RES-L001: fail-closed findings fail every night, new or not
+    stuck = CliRunner().invoke(cli, args)
+    assert stuck.exit_code == 1 and "RES-L001" in stuck.stderr, stuck.output
+    fake.unreachable.clear()
     first = CliRunner().invoke(cli, args)
     assert first.exit_code == 0, first.output  # the first run is the baseline
     again = CliRunner().invoke(cli, args)

@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
 
-from residency._io import atomic_output, write_atomic
+from residency._io import atomic_output, check_date, write_atomic
+from residency._output import begin_run
 from residency.errors import ResidencyError
 from residency.model import DataMap, Report, Severity
 from residency.redact import one_line
@@ -61,9 +62,10 @@ def parse_date(_ctx: click.Context, _param: click.Parameter, value: str | None) 
     if value is None:
         return dt.date.today()
     try:
-        return dt.date.fromisoformat(value)
-    except ValueError:
-        raise click.BadParameter(f"{value!r} is not a date (YYYY-MM-DD)") from None
+        return check_date(dt.date.fromisoformat(value))
+    except ValueError as exc:
+        problem = str(exc) if str(exc).startswith("date ") else "is not a date (YYYY-MM-DD)"
+        raise click.BadParameter(f"{value!r}: {problem}") from None
 
 
 def write_output(text: str, output: Path | None) -> None:
@@ -84,6 +86,21 @@ def write_report(report: Report, fmt: str, output: Path | None) -> None:
         return
     with atomic_output(output) as fh:
         formatter.write(report, fh)  # type: ignore[arg-type]  # text mode: a TextIO
+
+
+def _start_run(_ctx: click.Context, _param: click.Parameter, value: bool) -> bool:
+    begin_run(force=value)
+    return value
+
+
+def force_option(func: F) -> F:
+    """`--force`: replace an existing output residency did not write. Not passed to the
+    command: it sets the run's context variable read by `residency._output`."""
+    return click.option(
+        "--force", is_flag=True, is_eager=True, expose_value=False, callback=_start_run,
+        help="Replace an existing output file residency did not write (TIA drafts: write "
+        "into a folder holding other files, never over them). Never replaces an input.",
+    )(func)
 
 
 def policy_options(func: F) -> F:
@@ -112,7 +129,7 @@ def eval_options(func: F) -> F:
     func = click.option("--map", "map_path", type=click.Path(path_type=Path, dir_okay=False),
                         default=DEFAULT_MAP, show_default=True,
                         help="The declared data map (YAML or JSON).")(func)
-    return policy_options(func)
+    return force_option(policy_options(func))
 
 
 def load_inputs(

@@ -17,6 +17,7 @@ from residency.cli.common import (
     ExitCode,
     eval_options,
     exit_code,
+    force_option,
     guarded,
     load_inputs,
     write_output,
@@ -136,6 +137,7 @@ def _runs_table(runs: Iterable[RunInfo]) -> str:
               help="POST a JSON summary to this webhook (5 s timeout; failures only warn).")
 @click.option("--notify-format", type=click.Choice(("generic", "slack")), default="generic",
               show_default=True)
+@force_option
 @guarded
 def diff(run_a: int | None, run_b: int | None, db: str | None, fmt: str,
          output: Path | None, notify: str | None, notify_format: str) -> None:
@@ -174,6 +176,7 @@ def _notify(url: str, payload: dict[str, Any]) -> None:
 @click.option("--output", "-o", type=click.Path(path_type=Path), required=True,
               help="Directory (csv, parquet) or .xlsx file.")
 @_db
+@force_option
 @guarded
 def export(run_id: int, fmt: str, output: Path, db: str | None) -> None:
     """Export a run's inventory, transfers and findings as CSV, Parquet or Excel."""

@@ -13,7 +13,13 @@ from typing import Any, TypeVar
 
 import click
 
-from residency.cli.common import guarded, parse_date, policy_options, write_output
+from residency.cli.common import (
+    force_option,
+    guarded,
+    parse_date,
+    policy_options,
+    write_output,
+)
 from residency.model import DataMap, Party, Report
 from residency.policy.pack import PolicyPack
 
@@ -21,7 +27,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def source_options(func: F) -> F:
-    """--map, --as-of and --assume-invalid, as `check` has them (plus --policies)."""
+    """--map, --as-of and --assume-invalid, as `check` has them (plus --policies, --force)."""
     func = click.option("--assume-invalid", multiple=True, metavar="ID",
                         help="Treat this adequacy decision or instrument as revoked "
                         "(repeatable).")(func)
@@ -30,7 +36,7 @@ def source_options(func: F) -> F:
     func = click.option("--map", "map_path", type=click.Path(path_type=Path, dir_okay=False),
                         default=Path("residency.yaml"), show_default=True,
                         help="The declared data map (YAML or JSON).")(func)
-    return policy_options(func)
+    return force_option(policy_options(func))
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,9 +87,9 @@ def tia(
     transfers: tuple[str, ...], all_: bool, per: str, fmt: str, output: Path | None,
 ) -> None:
     """Transfer impact assessment drafts on the six steps of EDPB Recommendations 01/2020."""
-    from residency.reports._common import graph_of, write_directory
+    from residency.reports._common import graph_of
     from residency.reports.html import render_html
-    from residency.reports.tia import build_tia, render_markdown
+    from residency.reports.tia import build_tia, render_markdown, write_drafts
 
     if all_ and transfers:
         raise click.UsageError("use either --transfer or --all")
@@ -98,8 +104,16 @@ def tia(
     if output is None:
         write_output("\n---\n\n".join(files.values()), None)
         return
-    for path in write_directory(output, files):
+    if len(files) != len(docs):  # file names are unique by construction; never lose one
+        from residency.reports import ReportError
+
+        raise ReportError("two TIA drafts map to the same file name; none written")
+    result = write_drafts(output, files)
+    for path in result.written:
         click.echo(str(path), err=True)
+    for kept in result.kept:
+        click.echo(f"residency: warning: {kept.draft}: changed since residency wrote it; "
+                   f"kept, the new draft is {kept.new}", err=True)
 
 
 @report.command(short_help="The Art. 30 transfer register (csv, xlsx, markdown).")
@@ -129,6 +143,7 @@ def register(
 
 @report.command()
 @policy_options
+@force_option
 @click.option("--map", "map_path", type=click.Path(path_type=Path, dir_okay=False),
               default=Path("residency.yaml"), show_default=True)
 @click.option("--assume-invalid", multiple=True, metavar="ID",

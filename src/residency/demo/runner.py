@@ -271,10 +271,9 @@ def _write_reports(
         Provenance,
         collect_parties,
         graph_of,
-        write_directory,
     )
     from residency.reports.html import render_html
-    from residency.reports.tia import build_tia, render_markdown
+    from residency.reports.tia import build_tia, render_markdown, write_drafts
 
     parties = collect_parties(report, pack, datamap)
     prov = Provenance.of(report, scan_run=f"residency demo, run {run_id} in history.db")
@@ -283,5 +282,5 @@ def _write_reports(
     write_atomic(html, render_html(report, parties, docs, prov))
     json_path = output / "report.json"
     write_atomic(json_path, get_formatter("json").render(report))
-    tias = write_directory(output / "tia", {d.filename: render_markdown(d) for d in docs})
-    return html, json_path, tuple(tias)
+    drafts = write_drafts(output / "tia", {d.filename: render_markdown(d) for d in docs})
+    return html, json_path, tuple(drafts.written)

@@ -11,6 +11,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from residency._output import atomic_output
 from residency.errors import InputError, ResidencyError
 from residency.model import Report, ResolvedLocation
 
@@ -59,17 +60,21 @@ def write_inventory(report: Report, path: Path) -> None:
             from None
     frame = pd.DataFrame(inventory_rows(report), columns=list(COLUMNS))
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if suffix == ".json":
-            frame.to_json(path, orient="records", indent=2, force_ascii=False)
-        elif suffix == ".csv":
-            frame.to_csv(path, index=False)
-        else:
-            try:
-                frame.to_parquet(path, index=False, engine="pyarrow")
-            except ImportError:
-                raise ResidencyError(
-                    f"{path}: Parquet needs pyarrow: pip install 'residency[reports]'"
-                ) from None
+        with atomic_output(path, binary=suffix == ".parquet") as fh:
+            if suffix == ".json":
+                frame.to_json(fh, orient="records", indent=2, force_ascii=False)
+            elif suffix == ".csv":
+                frame.to_csv(fh, index=False)
+            else:
+                _parquet(frame, fh, path)
     except OSError as exc:
         raise ResidencyError(f"{path}: cannot write: {exc.strerror}") from None
+
+
+def _parquet(frame: Any, fh: Any, path: Path) -> None:
+    try:
+        frame.to_parquet(fh, index=False, engine="pyarrow")
+    except ImportError:
+        raise ResidencyError(
+            f"{path}: Parquet needs pyarrow: pip install 'residency[reports]'"
+        ) from None

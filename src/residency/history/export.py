@@ -8,6 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from residency._output import atomic_output
 from residency.errors import ResidencyError
 from residency.model import Report
 
@@ -91,7 +92,8 @@ def export_report(report: Report, fmt: str, output: Path, stem: str = "run") -> 
             in_dir = output.is_dir() or output.suffix.lower() != ".xlsx"
             target = output / f"{stem}.xlsx" if in_dir else output
             target.parent.mkdir(parents=True, exist_ok=True)
-            with pd.ExcelWriter(target, engine="openpyxl") as writer:
+            with atomic_output(target, binary=True) as fh, \
+                    pd.ExcelWriter(fh, engine="openpyxl") as writer:
                 for name, frame in frames.items():
                     frame.to_excel(writer, sheet_name=name, index=False)
             return [target]
@@ -101,10 +103,11 @@ def export_report(report: Report, fmt: str, output: Path, stem: str = "run") -> 
         written = []
         for name, frame in frames.items():
             path = output / f"{name}.{fmt}"
-            if fmt == "csv":
-                frame.to_csv(path, index=False)
-            else:
-                frame.to_parquet(path, index=False)
+            with atomic_output(path, binary=fmt != "csv") as fh:
+                if fmt == "csv":
+                    frame.to_csv(fh, index=False)
+                else:
+                    frame.to_parquet(fh, index=False)
             written.append(path)
         return written
     except ImportError as exc:

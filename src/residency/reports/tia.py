@@ -9,9 +9,9 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from residency.graph import FlowGraph
 from residency.model import (
@@ -29,6 +29,9 @@ from residency.policy.pack import PolicyPack
 from residency.policy.schema import AdequacyDecision, Instrument
 from residency.reports import ReportError
 from residency.reports._common import Provenance, flows_by_id, slug, template_env, where
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 Per = Literal["transfer", "importer"]
 EDPB = "EDPB Recommendations 01/2020 v2.0 (2021-06-18)"
@@ -85,10 +88,11 @@ class TiaDocument:
 
     @property
     def filename(self) -> str:
-        """`<slug>.md`; a slug too long for a file name (collected flow ids hold two ARM
-        ids or ARNs) keeps its head and gets a digest of the whole id, so it stays unique."""
+        """`<id>.md` when the id is a safe file name. Otherwise the slug gets a digest of the
+        whole id, so ids that slug alike (`a/b`, `a-b`) keep one draft each; a slug too long
+        for a file name (collected flow ids hold two ARM ids or ARNs) also keeps only its head."""
         name = slug(self.id)
-        if len(name) > MAX_STEM:
+        if name != self.id or len(name) > MAX_STEM:
             digest = hashlib.sha256(self.id.encode()).hexdigest()[:12]
             name = f"{name[:MAX_STEM - 13]}-{digest}"
         return f"{name}.md"
@@ -141,6 +145,137 @@ def build_tia(
 def render_markdown(doc: TiaDocument) -> str:
     text = template_env().get_template("tia.md.j2").render(doc=doc)
     return re.sub(r"\n{3,}", "\n\n", text)
+
+
+# ---------------------------------------------------------------------- writing drafts
+DRAFTS_MANIFEST = ".residency-drafts.json"
+
+
+@dataclass(frozen=True, slots=True)
+class KeptDraft:
+    """A draft changed since residency wrote it: left as it is, the new one written beside."""
+
+    draft: Path
+    new: Path
+
+
+@dataclass(frozen=True, slots=True)
+class DraftsWritten:
+    written: tuple[Path, ...]  # the files now holding this run's drafts
+    kept: tuple[KeptDraft, ...]
+
+
+def write_drafts(directory: Path, files: Mapping[str, str | bytes]) -> DraftsWritten:
+    """Write drafts into `directory` without losing what counsel wrote there.
+
+    `.residency-drafts.json` records the sha256 of every file residency wrote. A draft whose
+    content differs from that record (edited since), or a file of the same name residency
+    never wrote, is kept: the new draft goes beside it as `NAME.new.md` (`NAME.new-2.md`, …
+    if that one was edited too) and is listed in `kept`. A directory holding other files is
+    refused unless the run is forced (--force); those files are then left alone.
+    """
+    import json
+
+    from residency._output import forcing, is_leftover_name, remove_leftovers, write_atomic
+    from residency.reports._common import MANIFEST
+
+    if directory.exists() and not directory.is_dir():
+        raise ReportError(f"{directory}: exists and is not a directory")
+    folded: dict[str, str] = {}
+    for name in files:
+        other = folded.setdefault(name.casefold(), name)
+        if other != name:
+            raise ReportError(f"drafts {other} and {name} differ only in case; they would "
+                              "overwrite each other on some file systems")
+    recorded = _recorded_drafts(directory / DRAFTS_MANIFEST)
+    legacy = _legacy_names(directory / MANIFEST)  # names `write_directory` (the demo) wrote
+    if directory.is_dir() and not forcing():
+        known = set(recorded) | legacy | {DRAFTS_MANIFEST, MANIFEST}
+        foreign = sorted(p.name for p in directory.iterdir()
+                         if p.name not in known and not is_leftover_name(p.name))
+        if foreign:
+            raise ReportError(
+                f"{directory}: not empty and holds files residency did not write "
+                f"({', '.join(foreign[:3])}{'…' if len(foreign) > 3 else ''}); choose an empty "
+                "or new directory, or use --force to write beside them"
+            )
+    written: list[Path] = []
+    kept: list[KeptDraft] = []
+    for name, data in files.items():
+        digest = _sha256(data.encode() if isinstance(data, str) else data)
+        path = directory / name
+        remove_leftovers(path)
+        current = _file_digest(path)
+        if current is not None and current != digest and recorded.get(name) != current:
+            path_new = _beside(path, recorded, digest)
+            kept.append(KeptDraft(path, path_new))
+            path, current = path_new, _file_digest(path_new)
+        if current != digest:
+            write_atomic(path, data, ours=True)
+        recorded[path.name] = digest
+        written.append(path)
+    recorded = {n: d for n, d in sorted(recorded.items()) if (directory / n).is_file()}
+    write_atomic(directory / DRAFTS_MANIFEST, json.dumps(
+        {"residency_drafts": 1, "files": recorded}, indent=2) + "\n", ours=True)
+    if legacy:  # keep the names-only manifest in step, or `write_directory` refuses the folder
+        write_atomic(directory / MANIFEST, json.dumps(
+            {"files": sorted(legacy | set(recorded) | {DRAFTS_MANIFEST})}, indent=2) + "\n",
+            ours=True)
+    return DraftsWritten(tuple(written), tuple(kept))
+
+
+def _beside(path: Path, recorded: Mapping[str, str], digest: str) -> Path:
+    """The first `NAME.new[-N].EXT` that is free, unchanged since residency wrote it, or
+    already holds this draft."""
+    stem, dot, ext = path.name.rpartition(".")
+    if not dot:
+        stem, ext = path.name, ""
+    for i in range(1, 1000):
+        candidate = path.with_name(f"{stem}.new{'' if i == 1 else f'-{i}'}{dot}{ext}")
+        current = _file_digest(candidate)
+        if current is None or current == digest or recorded.get(candidate.name) == current:
+            return candidate
+    raise ReportError(f"{path}: too many edited copies beside it; tidy the directory")
+
+
+def _recorded_drafts(manifest: Path) -> dict[str, str]:
+    import json
+
+    try:
+        doc = json.loads(manifest.read_bytes())
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError):
+        return {}  # unreadable: every existing draft counts as edited, so nothing is lost
+    files = doc.get("files") if isinstance(doc, dict) else None
+    if not isinstance(files, dict):
+        return {}
+    return {n: d for n, d in files.items() if isinstance(n, str) and isinstance(d, str)}
+
+
+def _legacy_names(manifest: Path) -> set[str]:
+    import json
+
+    try:
+        files = json.loads(manifest.read_bytes()).get("files", [])
+    except (OSError, ValueError, AttributeError):
+        return set()
+    return {n for n in files if isinstance(n, str)} if isinstance(files, list) else set()
+
+
+def _file_digest(path: Path) -> str | None:
+    try:
+        return _sha256(path.read_bytes())
+    except FileNotFoundError:
+        return None
+    except IsADirectoryError:
+        raise ReportError(f"{path}: is a directory where a draft goes") from None
+    except OSError as exc:
+        raise ReportError(f"{path}: cannot read: {exc.strerror}") from None
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
 
 
 class _Builder:
