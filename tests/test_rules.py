@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +46,8 @@ def _inventory(case: dict[str, Any]) -> Inventory:
             regions=[item["region"]], tags=tag, ctx=ctx,
         )
         assert system is not None
+        if "pending" in item:  # a planned resource whose classification is known at apply
+            system = replace(system, pending=item["pending"])
         systems.append(system)
     gaps = tuple(CoverageGap(**g) for g in case.get("gaps", []))
     by_id = {s.id: s for s in systems}

@@ -152,6 +152,9 @@ class System:
     account: str | None = None
     tags: tuple[tuple[str, str], ...] = ()
     source_file: str | None = None
+    pending: str | None = None
+    """Why this planned resource's classification is only known at apply (RES-I005); it is
+    then judged as possibly holding every classified category, its location kept."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,7 +23,7 @@ def plan_report() -> Report:
     pack = PolicyPack.load(None)
     datamap = load_map(PLANS / "map.yaml", pack)
     inv = load_plan(PLANS / "aws_modules.json", PlanContext(datamap.classification,
-                                                            pack.paired_region))
+                                                            pack.paired_region, pack.catalogue))
     rep = Engine(pack, EngineOptions(dt.date(2026, 11, 30))).run(datamap, [inv])
     first = rep.findings[0]
     waived = replace(first, waived=True, waiver_reason="accepted by the DPO (SCC-1)")

@@ -26,4 +26,4 @@ def datamap(pack: PolicyPack) -> DataMap:
 
 @pytest.fixture(scope="session")
 def ctx(pack: PolicyPack, datamap: DataMap) -> PlanContext:
-    return PlanContext(datamap.classification, pack.paired_region)
+    return PlanContext(datamap.classification, pack.paired_region, pack.catalogue)

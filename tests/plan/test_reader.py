@@ -94,7 +94,6 @@ def test_azure_grs_copies_to_the_paired_region(ctx: PlanContext) -> None:
     ("address", "reason"),
     [
         ("aws_s3_bucket.dr", "provider aws.dr region (var.dr_region) has no value in the plan"),
-        ("aws_s3_bucket.tagged_later", "data-classification unknown until apply"),
         ("aws_s3_bucket.v6", "aws_s3_bucket.v6: region unknown until apply"),
         ("azurerm_storage_account.later",
          "azurerm_storage_account.later: location unknown until apply"),
@@ -105,6 +104,13 @@ def test_unknown_values_fail_closed(ctx: PlanContext, address: str, reason: str)
     assert s[address].location.unknown_reason is not None
     assert reason in s[address].location.unknown_reason
     assert s[address].location.unknown_reason.startswith(address)
+
+
+def test_classification_unknown_until_apply_keeps_the_location(ctx: PlanContext) -> None:
+    s = {x.id: x for x in _read("unknowns.json", ctx).systems}["aws_s3_bucket.tagged_later"]
+    assert s.location.unknown_reason is None and s.location.regions == ("eu-central-1",)
+    assert s.pending and "data-classification unknown until apply" in s.pending
+    assert s.classified and s.data_categories  # judged as possibly classified
 
 
 def test_state_json_is_read(ctx: PlanContext) -> None:

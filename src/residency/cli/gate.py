@@ -45,7 +45,7 @@ def gate(
 
     pack, datamap = load_inputs(policies, map_path, assume_invalid, map_required=False)
     inventories = load_plans(list(plans), PlanContext(datamap.classification,
-                                                      pack.paired_region))
+                                                      pack.paired_region, pack.catalogue))
     report = Engine(pack, EngineOptions(as_of, frozenset(assume_invalid))).run(
         datamap, inventories
     )

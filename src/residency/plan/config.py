@@ -92,7 +92,7 @@ class ConfigIndex:
     # ------------------------------------------------------------------ providers
     def _find_provider(self, key: str, module: str) -> tuple[str, dict[str, Any] | None, str]:
         """Follow `module.x:aws` keys and callers' `providers` maps up to a provider block."""
-        if key in self.providers:
+        if key in self.providers and not _stub(self.providers[key]):
             cfg = self.providers[key]
             mod = cfg.get("module_address", "") if isinstance(cfg, dict) else ""
             return key, cfg if isinstance(cfg, dict) else None, strip_instance_keys(str(mod))
@@ -103,7 +103,7 @@ class ConfigIndex:
         while True:
             candidate = f"{mod}:{local}" if mod else local
             cfg = self.providers.get(candidate)
-            if isinstance(cfg, dict):
+            if isinstance(cfg, dict) and not (mod and _stub(cfg)):
                 return candidate, cfg, mod
             if not mod:
                 return local, None, ""
@@ -180,6 +180,13 @@ class ConfigIndex:
                                                     "count", "path", "terraform", "self"}:
                 return f"{parts[0]}.{parts[1].split('[', 1)[0]}"
         return None
+
+
+def _stub(cfg: Any) -> bool:
+    """A module's entry with no expressions at all: Terraform writes one for a provider the
+    module only requires (`required_providers`); the module inherits its caller's provider
+    (seen in real plans, e.g. checkov's plan_and_tf_combine_graph)."""
+    return isinstance(cfg, dict) and bool(cfg.get("module_address")) and "expressions" not in cfg
 
 
 def _default_tags(exprs: dict[str, Any]) -> dict[str, str]:

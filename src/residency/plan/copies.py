@@ -11,19 +11,99 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from residency.model import Location, Origin, Role, System
+from residency.policy.catalogue import Step, is_unknown, lookup, normalise, parse_path
 
 if TYPE_CHECKING:
     from residency.plan.reader import _Reader, _Res
 
-_GEO_REDUNDANT = frozenset({"GRS", "RAGRS", "GZRS", "RAGZRS"})
 
 
 def find_copies(rd: _Reader) -> None:
-    _s3(rd)
-    _dynamodb(rd)
-    _rds_replicas(rd)
-    _rds_global(rd)
-    _azure_storage(rd)
+    """Run the copy mechanisms the catalogue names for the types in this plan, then the
+    generic ones: attribute paths that list the regions of copies, and geo-redundancy to
+    the paired region (`pair_if`)."""
+    named = {st.mechanism for r in rd.resources.values() if r.entry is not None
+             for st in r.entry.copies if st.mechanism}
+    for name, run in _MECHANISMS.items():
+        if name in named:
+            run(rd)
+    for r in list(rd.resources.values()):
+        if r.entry is None or not r.entry.copies:
+            continue
+        for step in r.entry.copies:
+            if step.attr is not None:
+                _attr_copies(rd, r, step)
+            elif step.pair_if is not None:
+                _paired_copy(rd, r, step.pair_if)
+
+
+def _owner(rd: _Reader, r: _Res) -> System | None:
+    """The system whose data a copy carries: the resource itself, or (for a configuration
+    resource such as a replication or copy-action rule) the one it configures."""
+    if r.system is not None:
+        return r.system
+    conf = rd.config.resource(r.config_module, r.type, r.name)
+    for attr in ("source_db_instance_arn", "file_system_id", "source_file_system_id",
+                 "cluster_identifier", "repository"):
+        ref = rd.config.reference(conf, attr) if conf else None
+        hit = rd.resources.get(r.module + ref) if ref else None
+        if hit is not None and hit.system is not None:
+            return hit.system
+    return None
+
+
+def _attr_copies(rd: _Reader, r: _Res, step: Step) -> None:
+    path = parse_path(step.attr or "")
+    found = sorted({n for v in lookup(r.values, path) if isinstance(v, str)
+                    if (n := normalise(v, step.as_))})
+    source = _owner(rd, r)
+    if source is None:
+        if not found and not is_unknown(r.unknown, path):
+            return
+        like = System(id="", party=r.provider, role=Role.PROCESSOR, location=Location())
+        source = _elsewhere(rd, f"{r.address}.source", f"{r.address}: the data it copies is "
+                            "not in this plan; its region and classification are unknown", like)
+        rd.systems.setdefault(source.id, source)
+    if not _wanted(source):
+        return
+    home = set(source.location.regions)
+    for region in found:
+        if region in home:
+            continue
+        loc = Location(provider=source.location.provider or r.provider, regions=(region,))
+        rd.add_copy(source, rd.derived(source, f"{r.address}/replica/{region}", loc))
+    if not found and is_unknown(r.unknown, path):
+        loc = Location(provider=source.location.provider or r.provider,
+                       unknown_reason=f"{r.address}: {step.attr} unknown until apply")
+        rd.add_copy(source, rd.derived(source, f"{r.address}/replica/unknown", loc))
+
+
+def _paired_copy(rd: _Reader, r: _Res, cond: tuple[str, frozenset[str]]) -> None:
+    """Geo-redundancy: a copy in the region the pack pairs with the resource's own."""
+    s = r.system
+    if s is None or not _wanted(s):
+        return
+    attr, wanted = cond
+    path = parse_path(attr)
+    got = next(iter(lookup(r.values, path)), None)
+    if got is None:
+        if not is_unknown(r.unknown, path):
+            return
+        reason: str | None = f"{r.address}: {attr} unknown until apply"
+    elif str(got).upper() not in wanted:
+        return
+    else:
+        reason = None
+    region = s.location.regions[0] if s.location.regions else None
+    paired = rd.ctx.paired_region(s.location.provider or r.provider, region) \
+        if region and reason is None else None
+    if paired:
+        loc = Location(provider=s.location.provider, regions=(paired,))
+    else:
+        loc = Location(provider=s.location.provider, unknown_reason=reason or (
+            f"{r.address}: {attr}={got} copies to the paired region of {region or '?'}, "
+            "which the policy pack does not list"))
+    rd.add_copy(s, rd.derived(s, f"{r.address}/secondary", loc))
 
 
 def _index(items: list[_Res], *keys: str) -> dict[str, _Res]:
@@ -119,23 +199,9 @@ def _s3_rules(
 
 
 # ---------------------------------------------------------------------- DynamoDB
-def _dynamodb(rd: _Reader) -> None:
-    tables = rd.by_type.get("aws_dynamodb_table", [])
-    for t in tables:
-        replicas = t.values.get("replica")
-        if t.system is None or not isinstance(replicas, list) or not _wanted(t.system):
-            continue
-        for i, rep in enumerate(replicas):
-            region = rep.get("region_name") if isinstance(rep, dict) else None
-            if isinstance(region, str) and region:
-                loc = Location(provider="aws", regions=(region,))
-                ident = f"{t.address}/replica/{region}"
-            else:
-                loc = Location(provider="aws", unknown_reason=f"{t.address}: "
-                               f"replica[{i}].region_name unknown until apply")
-                ident = f"{t.address}/replica/{i}"
-            rd.add_copy(t.system, rd.derived(t.system, ident, loc))
-    index = _index(tables, "arn")
+def _dynamodb_replica_resources(rd: _Reader) -> None:
+    """`aws_dynamodb_table_replica`: a replica resource of a table named by ARN."""
+    index = _index(rd.by_type.get("aws_dynamodb_table", []), "arn")
     for rep in rd.by_type.get("aws_dynamodb_table_replica", []):
         src = _find(rd, rep, index, rep.values.get("global_table_arn"), "global_table_arn")
         if src is not None and src.system is not None and rep.system is not None \
@@ -192,27 +258,9 @@ def _rds_global(rd: _Reader) -> None:
                 rd.add_copy(head, m.system)
 
 
-# ---------------------------------------------------------------------- Azure
-def _azure_storage(rd: _Reader) -> None:
-    for a in rd.by_type.get("azurerm_storage_account", []):
-        s = a.system
-        if s is None or not _wanted(s):
-            continue
-        kind = a.values.get("account_replication_type")
-        if isinstance(kind, str):
-            if kind.upper() not in _GEO_REDUNDANT:
-                continue
-            reason = None
-        elif a.unknown.get("account_replication_type") is True:
-            reason = f"{a.address}: account_replication_type unknown until apply"
-        else:
-            continue
-        region = s.location.regions[0] if s.location.regions else None
-        paired = rd.ctx.paired_region("azure", region) if region and reason is None else None
-        if paired:
-            loc = Location(provider="azure", regions=(paired,))
-        else:
-            loc = Location(provider="azure", unknown_reason=reason or (
-                f"{a.address}: {kind} copies to the paired region of {region or '?'}, which the "
-                "policy pack does not list"))
-        rd.add_copy(s, rd.derived(s, f"{a.address}/secondary", loc))
+_MECHANISMS = {
+    "s3_replication": _s3,
+    "dynamodb_replica_resource": _dynamodb_replica_resources,
+    "rds_replica": _rds_replicas,
+    "rds_global": _rds_global,
+}

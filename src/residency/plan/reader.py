@@ -10,6 +10,7 @@ unknown location (RES-L001), never as a pass.
 from __future__ import annotations
 
 import gc
+import json
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
@@ -20,23 +21,21 @@ from residency._io import parse_json, read_bytes
 from residency.errors import InputError
 from residency.model import Classification, Flow, Inventory, Location, Origin, Role, System
 from residency.plan.config import ConfigIndex, strip_instance_keys
+from residency.policy.catalogue import (
+    Catalogue,
+    Entry,
+    Step,
+    is_unknown,
+    lookup,
+    normalise,
+    parse_path,
+)
 
 PairedRegion = Callable[[str, str], str | None]
 
-PROVIDERS = (("aws_", "aws"), ("google_", "gcp"), ("azurerm_", "azure"))
-
-# AWS resources of global services: no regional data store of their own. They join the
-# inventory only when someone tags them with a classification.
-_AWS_GLOBAL_PREFIXES = (
-    "aws_iam_", "aws_route53_", "aws_cloudfront_", "aws_organizations_", "aws_budgets_",
-    "aws_ce_", "aws_shield_", "aws_rds_global_cluster",
-)
 _LABEL_KEYS = ("tags_all", "tags", "labels", "effective_labels", "terraform_labels")
-_GEO_REDUNDANT = frozenset({"GRS", "RAGRS", "GZRS", "RAGZRS"})
 # 0.1: Terraform 0.12-0.15; 0.2: Terraform 1.0.x; 1.x: Terraform 1.1 and later
 _FORMAT_VERSION = re.compile(r"0\.[12]|1\.\d+")
-# a GCP zone (`europe-west2-a`) where a location or region is expected
-_GCP_ZONE = re.compile(r"[a-z]+-[a-z]+\d+-[a-z]")
 
 
 def _no_pair(_provider: str, _region: str) -> str | None:
@@ -45,10 +44,11 @@ def _no_pair(_provider: str, _region: str) -> str | None:
 
 @dataclass(frozen=True, slots=True)
 class PlanContext:
-    """What the reader needs from the map and the pack, passed in (no pack import here)."""
+    """What the reader needs from the map and the pack, passed in."""
 
     classification: Classification = field(default_factory=Classification)
     paired_region: PairedRegion = _no_pair
+    catalogue: Catalogue = field(default_factory=Catalogue)
 
 
 @dataclass(slots=True)
@@ -62,6 +62,8 @@ class _Res:
     name: str
     values: dict[str, Any]
     unknown: dict[str, Any]
+    provider: str = ""
+    entry: Entry | None = None
     system: System | None = None
 
 
@@ -123,6 +125,18 @@ def read_plan(doc: Any, ctx: PlanContext, source: str = "<plan>") -> Inventory:
     return _Reader(doc, ctx, source).read(root)
 
 
+def plan_locations(
+    path: Path, ctx: PlanContext
+) -> dict[str, tuple[str, tuple[str, ...] | None, str | None]]:
+    """Every resource of the plan at `path` located by the catalogue (data store or not)."""
+    where = str(path)
+    doc = _parse(read_bytes(path), where)
+    root = _check_document(doc, where)
+    reader = _Reader(doc, ctx, where)
+    reader.read(root)
+    return reader.locations()
+
+
 def _check_document(doc: Any, source: str) -> dict[str, Any]:
     if not isinstance(doc, dict):
         raise InputError(source, None, "expected a JSON object from `terraform show -json`")
@@ -168,6 +182,7 @@ class _Reader:
         self.flows: list[Flow] = []
         self.by_type: dict[str, list[_Res]] = {}
         self.resources: dict[str, _Res] = {}
+        self.deferred: list[_Res] = []
 
     # ------------------------------------------------------------------ walk
     def read(self, root: dict[str, Any]) -> Inventory:
@@ -182,6 +197,7 @@ class _Reader:
             address = res.get("address")
             if not isinstance(address, str):
                 raise InputError(self.source, "planned_values...resources[].address", "missing")
+            address = _full_address(address, prefix, res.get("index"))
             seen.add(address)
             rc = changes.get(address)
             change = rc.get("change") if rc else None
@@ -198,6 +214,8 @@ class _Reader:
             module = rc.get("module_address")
             prefix = f"{module}." if isinstance(module, str) else ""
             self._resource(address, prefix, rc, change.get("after"), change.get("after_unknown"))
+        for item in self.deferred:  # located from the resources they refer to
+            self._place(item)
         self.fed_by()
         self._copies()
         return Inventory(tuple(self.systems.values()), tuple(self.flows))
@@ -208,24 +226,49 @@ class _Reader:
         type_ = res.get("type")
         if not isinstance(type_, str):
             return
-        provider = next((p for pre, p in PROVIDERS if type_.startswith(pre)), None)
+        cat = self.ctx.catalogue
+        provider = cat.provider_of(type_)
         if provider is None:
-            return
+            return  # not a cloud data provider (random, null, tls, kubernetes, ...)
+        vals = values if isinstance(values, dict) else {}
+        entry = None
+        arm = vals.get("type")
+        if isinstance(arm, str):  # azapi_resource: the ARM type decides
+            entry = cat.entry(f"{type_}:{arm.partition('@')[0]}")
         item = _Res(
             address, prefix, strip_instance_keys(prefix[:-1]) if prefix else "", type_,
-            str(res.get("name", "")), values if isinstance(values, dict) else {},
-            unknown if isinstance(unknown, dict) else {},
+            str(res.get("name", "")), vals, unknown if isinstance(unknown, dict) else {},
+            provider, entry or cat.entry(type_),
         )
         self.resources[address] = item
         self.by_type.setdefault(type_, []).append(item)
-        item.system = self._system(item, provider)
+        if item.entry is not None and any(st.ref for st in item.entry.location):
+            self.deferred.append(item)  # located from another resource: after the walk
+            return
+        self._place(item)
+
+    def locations(self) -> dict[str, tuple[str, tuple[str, ...] | None, str | None]]:
+        """Every resource's (type, regions, reason) by the catalogue's location steps,
+        data store or not: what the plan fixes, for corpus checks and explanations."""
+        cat = self.ctx.catalogue
+        out = {}
+        for address, r in self.resources.items():
+            steps = r.entry.location if r.entry else cat.defaults.get(r.provider, ())
+            regions, reason = self._locate(r, steps)
+            out[address] = (r.type, regions, reason)
+        return out
+
+    def _place(self, item: _Res) -> None:
+        item.system = self._system(item)
         if item.system is not None:
-            self.systems[address] = item.system
+            self.systems[item.address] = item.system
 
     # ------------------------------------------------------------------ one resource
-    def _system(self, r: _Res, provider: str) -> System | None:
+    def _tags(self, r: _Res) -> tuple[dict[str, str], str | None]:
+        """Classification tags (provider defaults included) and, if the classification
+        itself is only known at apply, why."""
         tags: dict[str, str] = {}
-        if provider == "aws":
+        if r.provider == "aws":
             info = self.config.provider_for(r.config_module, r.type, r.name)
             tags.update(info.default_tags)
         values, unknown = r.values, r.unknown
@@ -233,99 +276,113 @@ class _Reader:
             got = values.get(key)
             if isinstance(got, dict):
                 tags.update(got)
-        settings = values.get("settings") if provider == "gcp" else None
+        settings = values.get("settings")
         if isinstance(settings, list) and settings and isinstance(settings[0], dict):
             got = settings[0].get("user_labels")  # Cloud SQL keeps its labels here
             if isinstance(got, dict):
                 tags.update(got)
+        if self.tag in tags:
+            return tags, None
+        for key in _LABEL_KEYS:
+            if key in _DERIVED_LABELS and not _marked(unknown, _DERIVED_LABELS[key], self.tag):
+                # the provider computes tags_all / effective_labels from `tags` / `labels`
+                # and the provider defaults, all known here: unknown only in form
+                continue
+            if _marked(unknown, key, self.tag):
+                return tags, f"{r.address}: {key}.{self.tag} unknown until apply"
+        return tags, None
+
+    def _system(self, r: _Res) -> System | None:
+        tags, pending = self._tags(r)
         value = tags.get(self.tag)
-        reason: str | None = None
-        if value is None:
-            for key in _LABEL_KEYS:
-                if key in _DERIVED_LABELS and not _marked(unknown, _DERIVED_LABELS[key], self.tag):
-                    # the provider computes tags_all / effective_labels from `tags` / `labels`
-                    # and the provider defaults, all known here: unknown only in form
-                    continue
-                if _marked(unknown, key, self.tag):
-                    reason = f"{r.address}: {key}.{self.tag} unknown until apply"
-                    break
-        cls = self.ctx.classification.lookup(str(value)) if value is not None else None
-        if provider == "aws":
-            regions, where = self._aws_region(r)
-        elif provider == "gcp":
-            regions, where = self._gcp_location(r)
-        else:
-            regions, where = self._azure_location(r)
-        if regions is None and where is None:
-            return None  # no location at all: a sub-resource or a global setting
-        if regions == ("aws-global",) and cls is None and reason is None:
+        classified = value is not None or pending is not None
+        entry = r.entry
+        if entry is None:
+            if not classified and self.ctx.catalogue.is_known_non_store(r.type):
+                return None
+            regions, where = self._locate(r, self.ctx.catalogue.defaults.get(r.provider, ()))
+            if classified:  # fail closed: where this type keeps its data is not known
+                source = self.ctx.catalogue.sources.get(r.provider, "policies/catalogue/")
+                regions, where = (), (f"{r.address}: type {r.type} is not in the resource "
+                                      f"catalogue ({source}), so where it keeps its data is "
+                                      "unknown")
+        elif not entry.store and not classified:
             return None
+        else:
+            regions, where = self._locate(r, entry.location)
+            if regions is None and where is None and classified:
+                where = f"{r.address}: location not found (catalogue: {_describe(entry)})"
+        if regions is None and where is None:
+            return None  # no location and nothing classified: not a data store we can see
+        cls = self.ctx.classification.lookup(str(value)) if value is not None else None
+        cats = cls.data_categories if cls else frozenset()
+        if pending is not None:  # judged as possibly holding every classified category
+            cats = frozenset().union(*(v.data_categories for _, v in
+                                       self.ctx.classification.values))
         return System(
             id=r.address,
-            party=provider,
+            party=r.provider,
             role=Role.PROCESSOR,
-            location=Location(provider=provider, regions=regions or (),
-                              unknown_reason=reason or where),
-            data_categories=cls.data_categories if cls else frozenset(),
+            location=Location(provider=r.provider, regions=regions or (), unknown_reason=where),
+            data_categories=cats,
             origin=Origin.PLANNED,
             # a value the map does not list is still a classification (RES-I003)
-            classified=value is not None,
-            name=_name(values),
-            resource_id=_resource_id(values),
+            classified=classified,
+            name=_name(r.values),
+            resource_id=_resource_id(r.values),
             tags=tuple(sorted((str(k), str(v)) for k, v in tags.items())),
             source_file=self.source,
+            pending=pending,
         )
 
-    def _aws_region(self, r: _Res) -> tuple[tuple[str, ...] | None, str | None]:
-        if r.type.startswith(_AWS_GLOBAL_PREFIXES):
-            return ("aws-global",), None
-        region = r.values.get("region")
-        if isinstance(region, str) and region:
-            return (region,), None
-        conf = self.config.resource(r.config_module, r.type, r.name)
-        if r.unknown.get("region") is True and conf and "region" in (conf.get("expressions") or {}):
-            return None, f"{r.address}: region unknown until apply"
-        info = self.config.provider_for(r.config_module, r.type, r.name)
-        if info.region is None:
-            return None, f"{r.address}: {info.unknown_reason}"
-        return (info.region,), None
-
-    def _gcp_location(self, r: _Res) -> tuple[tuple[str, ...] | None, str | None]:
-        values, unknown = r.values, r.unknown
-        placement = values.get("custom_placement_config")
-        if isinstance(placement, list) and placement and isinstance(placement[0], dict):
-            locs = placement[0].get("data_locations")
-            if isinstance(locs, list) and locs and all(isinstance(x, str) for x in locs):
-                return tuple(sorted(x.lower() for x in locs)), None
-        pending: str | None = None
-        for attr in ("location", "region", "zone"):
-            got = values.get(attr)
-            if isinstance(got, str) and got:
-                got = got.rstrip("/").rpartition("/")[2].lower()  # a self link: its last part
-                if attr == "zone" or _GCP_ZONE.fullmatch(got):
-                    got = _zone_to_region(got)
-                return (got,), None
-            if unknown.get(attr) is True and pending is None:
-                pending = attr
-        if pending is None:
-            return None, None
-        conf = self.config.resource(r.config_module, r.type, r.name)
-        if pending in ("region", "zone") and not (conf and pending in (conf.get("expressions")
-                                                                      or {})):
-            info = self.config.provider_for(r.config_module, r.type, r.name)
-            if info.region:
-                return (info.region.lower(),), None
-            if info.zone:
-                return (_zone_to_region(info.zone),), None
-        return None, f"{r.address}: {pending} unknown until apply"
-
-    def _azure_location(self, r: _Res) -> tuple[tuple[str, ...] | None, str | None]:
-        got = r.values.get("location")
-        if isinstance(got, str) and got:
-            return (got.lower().replace(" ", ""),), None
-        if r.unknown.get("location") is True:
-            return None, f"{r.address}: location unknown until apply"
+    def _locate(
+        self, r: _Res, steps: tuple[Step, ...]
+    ) -> tuple[tuple[str, ...] | None, str | None]:
+        """Run the catalogue's steps in order: the first that finds a location wins; a value
+        unknown until apply that the configuration sets stops with the reason."""
+        for step in steps:
+            if step.fixed is not None:
+                return (step.fixed,), None
+            if step.provider is not None:
+                info = self.config.provider_for(r.config_module, r.type, r.name)
+                got = info.zone if step.provider == "zone" else info.region
+                if got:
+                    return (normalise(got, step.as_) or got,), None
+                if step.provider == "region" and info.unknown_reason:
+                    return None, f"{r.address}: {info.unknown_reason}"
+                continue
+            if step.ref is not None:
+                hit = self._referenced(r, step.ref)
+                if hit is not None and hit.system is not None:
+                    loc = hit.system.location
+                    return loc.regions or None, loc.unknown_reason
+                continue
+            if step.attr is None:
+                continue
+            path = _path(step.attr)
+            found = sorted({n for v in lookup(r.values, path) if isinstance(v, str)
+                            if (n := normalise(v, step.as_))})
+            if found:
+                return tuple(found), None
+            if is_unknown(r.unknown, path):
+                conf = self.config.resource(r.config_module, r.type, r.name)
+                exprs = (conf or {}).get("expressions") or {}
+                if not isinstance(exprs, dict) or str(path[0]) in exprs:
+                    return None, f"{r.address}: {step.attr} unknown until apply"
         return None, None
+
+    def _referenced(self, r: _Res, attr: str) -> _Res | None:
+        conf = self.config.resource(r.config_module, r.type, r.name)
+        ref = self.config.reference(conf, attr)
+        if ref and (hit := self.resources.get(r.module + ref)) is not None:
+            return hit
+        value = r.values.get(attr)
+        if isinstance(value, str) and value:  # an id or name of a planned resource
+            for other in self.resources.values():
+                if value in (other.values.get("id"), other.values.get("name"),
+                             other.values.get("self_link")):
+                    return other
+        return None
 
     # ------------------------------------------------------------------ copies
     def _copies(self) -> None:
@@ -363,6 +420,15 @@ class _Reader:
         for s in list(self.systems.values()):
             if not s.classified:
                 continue
+            if s.pending is not None:  # possibly any value: fed by every value's source
+                for name, val in values.items():
+                    if val.fed_by:
+                        self.flows.append(Flow(
+                            id=f"{val.fed_by}->{s.id}#{name}", source=val.fed_by, target=s.id,
+                            data_categories=val.data_categories, origin=Origin.PLANNED,
+                            kind="storage",
+                        ))
+                continue
             tag = dict(s.tags).get(self.tag)
             cls = values.get(tag) if tag is not None else None
             if cls is not None and cls.fed_by:
@@ -381,10 +447,32 @@ def _marked(unknown: dict[str, Any], key: str, tag: str) -> bool:
     return mark is True or (isinstance(mark, dict) and mark.get(tag) is True)
 
 
-def _zone_to_region(zone: str) -> str:
-    """`europe-west1-b` → `europe-west1` (a zone is its region plus a one-letter suffix)."""
-    head, sep, tail = zone.lower().rpartition("-")
-    return head if sep and len(tail) == 1 and tail.isalpha() else zone.lower()
+def _full_address(address: str, prefix: str, index: Any) -> str:
+    """Terraform 0.12 states give module resources their local address and the instance
+    key as a separate `index`; later versions give the full address."""
+    if prefix and not address.startswith(prefix):
+        address = prefix + address
+    if index is not None and not address.endswith("]"):
+        address += f"[{index}]" if isinstance(index, int) else f"[{json.dumps(str(index))}]"
+    return address
+
+
+_PATHS: dict[str, tuple[str | int, ...]] = {}
+
+
+def _path(attr: str) -> tuple[str | int, ...]:
+    hit = _PATHS.get(attr)
+    if hit is None:
+        hit = _PATHS[attr] = parse_path(attr)
+    return hit
+
+
+def _describe(entry: Entry) -> str:
+    parts = []
+    for st in entry.location:
+        parts.append(st.attr or (f"ref {st.ref}" if st.ref else None)
+                     or (f"provider {st.provider}" if st.provider else None) or str(st.fixed))
+    return "looked in " + (", ".join(parts) or "nothing")
 
 
 def _name(values: dict[str, Any]) -> str | None:

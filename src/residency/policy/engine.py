@@ -626,6 +626,11 @@ class Engine:
         ruled = frozenset().union(*(r.data_categories for r in datamap.residency))
         fed = {f.target for f in graph.flows}
         for s in graph:
+            if s.pending is not None:
+                findings.append(self._finding(
+                    "RES-I005", s.id, "system", f"{s.pending}; judged as possibly holding "
+                    f"{', '.join(sorted(s.data_categories)) or 'classified data'}"))
+                continue
             if s.origin is Origin.DECLARED or not s.classified:
                 continue
             value = dict(s.tags).get(cls.tag)

@@ -18,9 +18,11 @@ from typing import Any
 from residency._io import read_document, validate
 from residency.errors import PolicyError
 from residency.model import ANY_COUNTRY, Location, PackInfo, Party, ResolvedLocation
+from residency.policy.catalogue import Catalogue, Entry, step_from
 from residency.policy.schema import (
     AdequacyDecision,
     AdequacyFile,
+    CatalogueFile,
     CountriesFile,
     CountryGroupsFile,
     Instrument,
@@ -100,6 +102,7 @@ class PolicyPack:
         self.root = root
         self.meta = meta
         self.vocabulary = vocabulary or VocabularyFile(retrieved=meta.last_checked)
+        self.catalogue = Catalogue()
         self._countries = countries
         self._groups = {k: frozenset(v.countries) for k, v in groups.groups.items()}
         self.group_names = tuple(groups.groups)
@@ -158,6 +161,7 @@ class PolicyPack:
             hasher.update(path.name.encode() + path.read_bytes())
             table = validate(RegionsFile, raw, path, PolicyError)
             regions[table.provider] = _region_table(table, path)
+        catalogue = _load_catalogue(root / "catalogue", hasher)
         vocabulary = VocabularyFile(retrieved=meta.last_checked)
         vocab_path = root / VOCABULARY_FILE
         if vocab_path.exists():  # optional: without it, a map declares every name it uses
@@ -177,6 +181,7 @@ class PolicyPack:
             hasher.hexdigest()[:16],
             vocabulary,
         )
+        pack.catalogue = catalogue
         pack._check_references()
         pack._check_consistency()
         return pack
@@ -418,3 +423,42 @@ def _region_table(table: RegionsFile, path: Path) -> RegionTable:
         if target not in locations:
             raise PolicyError(str(path), name, f"refers to unknown location {target!r}")
     return RegionTable(table.provider, locations, members, aliases, pairs)
+
+
+def _load_catalogue(directory: Path, hasher: Any) -> Catalogue:
+    """`catalogue/*.yaml` → one `Catalogue` (an absent folder: nothing is known, so every
+    classified resource fails closed as "not in the catalogue")."""
+    entries: dict[str, Entry] = {}
+    prefixes: list[tuple[str, str]] = []
+    defaults: dict[str, tuple[Any, ...]] = {}
+    not_stores: list[tuple[str, str]] = []
+    sources: dict[str, str] = {}
+    for path in sorted(directory.glob("*.yaml")) if directory.is_dir() else []:
+        raw = read_document(path, PolicyError)
+        hasher.update(path.name.encode() + path.read_bytes())
+        cat = validate(CatalogueFile, raw, path, PolicyError)
+        sources[cat.provider] = str(path)
+        prefixes.extend((prefix, cat.provider) for prefix in cat.prefixes)
+        defaults[cat.provider] = tuple(step_from(st.model_dump(by_alias=True, exclude_none=True))
+                                       for st in cat.default_location)
+        not_stores.extend((prefix, cat.provider) for prefix in cat.not_stores)
+        for type_, e in cat.terraform.items():
+            if type_ in entries:
+                raise PolicyError(str(path), f"terraform.{type_}", "type listed twice")
+            if not any(type_.startswith(p) for p in cat.prefixes):
+                raise PolicyError(str(path), f"terraform.{type_}", "does not start with one of "
+                                  f"this file's prefixes ({', '.join(cat.prefixes)})")
+            name = type_.split("_", 1)[1] if "_" in type_ else type_
+            location = cat.default_location if e.location is None else e.location
+            entries[type_] = Entry(
+                type=type_, provider=cat.provider, store=e.store,
+                location=tuple(step_from(st.model_dump(by_alias=True, exclude_none=True))
+                               for st in location),
+                copies=tuple(step_from(st.model_dump(by_alias=True, exclude_none=True))
+                             for st in e.copies),
+                keys=tuple(e.keys),
+                doc=str(e.doc) if e.doc else cat.doc.format(name=name, type=type_,
+                                                            tf=type_.split("_", 1)[0]),
+            )
+    prefixes.sort(key=lambda item: -len(item[0]))
+    return Catalogue(entries, tuple(prefixes), defaults, tuple(not_stores), sources)

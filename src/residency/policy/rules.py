@@ -186,6 +186,18 @@ RULES: dict[str, Rule] = {
             "https://github.com/residency/residency#classification",
         ),
         Rule(
+            "RES-I005",
+            "Classification unknown until apply",
+            Severity.WARNING,
+            "GDPR Art. 30, Art. 5(2) (fail closed)",
+            "The resource's classification tag comes from a value Terraform only knows at "
+            "apply. Its location is known and kept; it is judged as possibly holding every "
+            "classified category, fed by every classification value's source.",
+            "Set the classification tag from a known value (a literal or a variable), or "
+            "accept the worst-case judgement.",
+            "https://github.com/residency/residency#classification",
+        ),
+        Rule(
             "RES-P001",
             "Evaluation date beyond the policy pack's last check",
             Severity.WARNING,

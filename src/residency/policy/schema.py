@@ -9,7 +9,14 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
 
 from residency._io import BoundedDate
 
@@ -233,3 +240,68 @@ class ProviderEntry(_Strict):
 class ProvidersFile(_Strict):
     retrieved: BoundedDate
     providers: dict[str, ProviderEntry]
+
+
+# ---------------------------------------------------------------------- resource catalogue
+LocationForm = Literal["region", "zone", "self_link", "arn", "spanner_config", "azure", "lower"]
+
+
+class PairIf(_Strict):
+    attr: str
+    in_: list[str] = Field(alias="in", min_length=1)
+
+
+class StepIn(_Strict):
+    """One way of finding a location (exactly one of attr, provider, fixed, pair_if,
+    mechanism)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+    attr: str | None = None
+    ref: str | None = None  # the location of the planned resource this attribute refers to
+    provider: Literal["region", "zone"] | None = None
+    fixed: str | None = None
+    as_: LocationForm = Field(default="region", alias="as")
+    pair_if: PairIf | None = None
+    mechanism: Literal["s3_replication", "dynamodb_replica_resource", "rds_replica",
+                       "rds_global"] | None = None
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> StepIn:
+        kinds = [k for k in ("attr", "ref", "provider", "fixed", "pair_if", "mechanism")
+                 if getattr(self, k) is not None]
+        if len(kinds) != 1:
+            raise ValueError("a step has exactly one of attr, ref, provider, fixed, pair_if, "
+                             f"mechanism (got {', '.join(kinds) or 'none'})")
+        return self
+
+    @field_validator("attr", "ref")
+    @classmethod
+    def _path(cls, value: str | None) -> str | None:
+        if value is not None:
+            from residency.policy.catalogue import parse_path
+
+            parse_path(value)
+        return value
+
+
+class CatalogueEntryIn(_Strict):
+    store: bool = True
+    location: list[StepIn] | None = None  # None: the provider's default steps
+    copies: list[StepIn] = []
+    keys: list[str] = []
+    doc: Url | None = None
+    note: str = ""
+
+
+class CatalogueFile(_Strict):
+    """`catalogue/<provider>.yaml`: where each resource type keeps its data."""
+
+    provider: str
+    retrieved: BoundedDate
+    sources: list[SourceRef] = Field(min_length=1)
+    doc: str  # URL template: {name} is the type without its prefix, {type} the full type
+    prefixes: list[str] = Field(min_length=1)
+    default_location: list[StepIn] = Field(min_length=1)
+    not_stores: list[str] = []
+    terraform: dict[str, CatalogueEntryIn] = {}
