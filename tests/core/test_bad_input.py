@@ -156,6 +156,12 @@ PACK_CASES = [
      "status is in_force: set status"),
     ("regions/aws.yaml", "countries: [IE]", "countries: []", "countries"),
     ("adequacy.yaml", "adopted: 2023-07-10", "adopted: 2033-07-10", "is before adopted"),
+    ("catalogue/aws.yaml", "  aws_sqs_queue: {keys: [kms_master_key_id]}",
+     "  aws_sqs_queue: {location: [{attr: region, provider: region}]}", "exactly one of"),
+    ("catalogue/gcp.yaml", "location: [{attr: location_id}]", "location: [{attr: 'a..b'}]",
+     "empty segment"),
+    ("catalogue/azure.yaml", "  azurerm_redis_cache: {}", "  redis_cache: {}",
+     "does not start with one of"),
 ]
 
 
