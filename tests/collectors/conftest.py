@@ -241,3 +241,173 @@ def aws_seeded_module(
         hooks = AwsHooks()
         estate = seed_estate(aws_server, hooks)
         yield estate, hooks, hooks.install(boto3.Session(region_name="us-east-1"))
+
+
+# --------------------------------------------------------------------------- fault injection
+@dataclass
+class AwsFault:
+    """How the proxy answers one AWS operation (optionally only in one region):
+
+    - `truncate`: moto's answer cut to `keep` of its bytes with a matching Content-Length,
+      status 200 (a proxy or load balancer that dropped the rest);
+    - `rewrite`: moto's 2xx body through `rewrite` (an answer that lacks a promised field);
+    - `body`: `body` with status 200 instead of moto's answer;
+    - `status`: `status` with `body` (a gateway's 5xx page, a 429);
+    - `reset`: the connection reset (TCP RST) before any answer;
+    - `delay`: moto's answer after `delay` seconds (past the client's read timeout).
+    """
+
+    operation: str
+    kind: str
+    region: str | None = None
+    status: int = 503
+    body: bytes = b"<html><body><h1>503 Service Unavailable</h1></body></html>"
+    keep: float = 0.5
+    delay: float = 0.0
+    rewrite: Callable[[bytes], bytes] | None = None
+
+
+@dataclass
+class FaultProxy:
+    """A loopback HTTP proxy between the scanner and moto that breaks chosen operations on
+    the wire, below botocore: the collector sees exactly what a faulty network would give."""
+
+    upstream: str
+    faults: list[AwsFault] = field(default_factory=list)
+    seen: list[tuple[str, str, str]] = field(default_factory=list)  # service, region, op
+    url: str = ""
+    _server: Any = None
+    _thread: Any = None
+
+    def start(self) -> FaultProxy:
+        import threading
+        from http.server import ThreadingHTTPServer
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,),
+                                        name="residency-fault-proxy", daemon=True)
+        self._thread.start()
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._thread.join()
+            self._server = None
+
+    def add(self, operation: str, kind: str, **options: Any) -> AwsFault:
+        """Break `operation` from now on (see `AwsFault` for the kinds and options)."""
+        fault = AwsFault(operation, kind, **options)
+        self.faults.append(fault)
+        return fault
+
+    def fault_for(self, region: str, operation: str) -> AwsFault | None:
+        return next((f for f in self.faults if f.operation == operation
+                     and f.region in (None, region)), None)
+
+    def _handler(self) -> Any:
+        import http.client
+        import re
+        import socket
+        import struct
+        import time
+        from http.server import BaseHTTPRequestHandler
+        from urllib.parse import parse_qs, urlsplit
+
+        proxy = self
+        up = urlsplit(self.upstream)
+        scope = re.compile(r"Credential=[^/]+/\d{8}/([^/]+)/([^/]+)/")
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def _operation(self, body: bytes) -> tuple[str, str, str]:
+                match = scope.search(self.headers.get("Authorization", ""))
+                region, service = match.groups() if match else ("", "")
+                target = self.headers.get("X-Amz-Target")
+                if target:
+                    return service, region, target.rsplit(".", 1)[-1]
+                parts = urlsplit(self.path)
+                form = parse_qs(parts.query, keep_blank_values=True)
+                if self.headers.get("Content-Type", "").startswith(
+                        "application/x-www-form-urlencoded"):
+                    form.update(parse_qs(body.decode(), keep_blank_values=True))
+                if "Action" in form:
+                    return service, region, form["Action"][0]
+                if service == "s3":  # rest-xml: the sub-resource names the operation
+                    for sub, op in (("location", "GetBucketLocation"),
+                                    ("tagging", "GetBucketTagging"),
+                                    ("replication", "GetBucketReplication")):
+                        if sub in form:
+                            return service, region, op
+                    return service, region, "ListBuckets" if parts.path in ("", "/") else "?"
+                return service, region, "?"
+
+            def _proxy(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else b""
+                service, region, op = self._operation(body)
+                proxy.seen.append((service, region, op))
+                fault = proxy.fault_for(region, op)
+                if fault is not None and fault.kind == "reset":
+                    self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                                               struct.pack("ii", 1, 0))
+                    self.connection.close()
+                    self.close_connection = True
+                    return
+                conn = http.client.HTTPConnection(up.hostname, up.port, timeout=30)
+                headers = {k: v for k, v in self.headers.items()
+                           if k.lower() not in ("connection", "keep-alive")}
+                conn.request(self.command, self.path, body=body, headers=headers)
+                resp = conn.getresponse()
+                status, data = resp.status, resp.read()
+                out_headers = [(k, v) for k, v in resp.getheaders() if k.lower() not in
+                               ("content-length", "transfer-encoding", "connection",
+                                "date", "server")]
+                conn.close()
+                if fault is not None:
+                    if fault.kind == "delay":
+                        time.sleep(fault.delay)
+                    elif fault.kind == "truncate" and 200 <= status < 300:
+                        data = data[: int(len(data) * fault.keep)]
+                    elif fault.kind == "rewrite" and 200 <= status < 300 and fault.rewrite:
+                        data = fault.rewrite(data)
+                    elif fault.kind == "body":
+                        status, data = 200, fault.body
+                    elif fault.kind == "status":
+                        status, data = fault.status, fault.body
+                        out_headers = [("Content-Type", "text/html")]
+                try:
+                    self.send_response(status)
+                    for k, v in out_headers:
+                        self.send_header(k, v)
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    if self.command != "HEAD":
+                        self.wfile.write(data)
+                except OSError:  # the client gave up first (a delay past its read timeout)
+                    self.close_connection = True
+
+            do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = _proxy  # noqa: N815
+
+        return Handler
+
+
+@pytest.fixture(scope="module")
+def fault_proxy(aws_server: str) -> Iterator[FaultProxy]:
+    """A proxy in front of the session's moto server; faults are cleared for every test."""
+    proxy = FaultProxy(aws_server).start()
+    yield proxy
+    proxy.stop()
+
+
+@pytest.fixture
+def faults(fault_proxy: FaultProxy) -> Iterator[FaultProxy]:
+    fault_proxy.faults.clear()
+    fault_proxy.seen.clear()
+    yield fault_proxy
+    fault_proxy.faults.clear()

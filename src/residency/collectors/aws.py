@@ -2,7 +2,10 @@
 
 Read-only (List/Describe/Get only; policies/iam/aws-readonly-policy.json lists every call).
 Work runs on one bounded thread pool as account → region × service → per-resource tasks, so
-a slow scope never holds up the others; anything unreadable becomes a `CoverageGap`.
+a slow scope never holds up the others. Every task passes `_Scan._task`, which turns any
+exception into a `CoverageGap` for its scope (one redacted line, never a body), and a
+`before-parse` hook on every client refuses a 2xx body that is not the JSON or XML its
+protocol promises, which botocore would otherwise parse as an empty answer.
 
 Clients are costly to build (about 3 ms of CPU each, more than the calls they make) and an
 organization scan needs services × regions of them per account. So every account reached
@@ -13,6 +16,7 @@ credentials. Connections are reused across accounts too.
 
 from __future__ import annotations
 
+import json
 import re
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -21,6 +25,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
+from residency.collectors import _faults
 from residency.collectors.interface import (
     CollectContext,
     Collector,
@@ -29,6 +34,7 @@ from residency.collectors.interface import (
 )
 from residency.errors import CollectorError
 from residency.model import CoverageGap, Flow, Inventory, Location, Origin, Role, System
+from residency.redact import one_line
 
 PROVIDER = "aws"
 DEFAULT_ROLE_NAME = "ResidencyReadOnly"
@@ -39,6 +45,8 @@ _S3_LOCATION_ALIASES = {"": "us-east-1", "EU": "eu-west-1"}
 _GLOBAL_REGION = "aws-global"
 _KEY_PATTERN = re.compile(r"\b(?:AKIA|ASIA)[A-Z0-9]{16}\b")
 _SERVICES = ("rds", "dynamodb", "tagging")
+_JSON_PROTOCOLS = frozenset({"json", "rest-json"})
+_XML_PROTOCOLS = frozenset({"query", "rest-xml", "ec2"})
 
 SessionFactory = Callable[[str | None], Any]
 """profile name (None = default chain) → boto3.Session."""
@@ -95,6 +103,51 @@ def _sign_as_acting(request: Any, **_: Any) -> None:
     if acct is None:
         raise RuntimeError("aws: request sent outside an account's task")  # a collector bug
     request.context.setdefault("signing", {})["request_credentials"] = acct.credentials
+
+
+class MalformedAnswerError(Exception):
+    """A 2xx answer whose body is not the JSON or XML its protocol promises (cut short by a
+    proxy or a dropped connection, garbled): without this, botocore's JSON parser reads it
+    as `{'message': body}`, which a collector would take for an empty list."""
+
+
+def _check_body(operation_model: Any, response_dict: dict[str, Any], **_: Any) -> None:
+    """`before-parse` hook on every client the collector builds: refuse what would parse to
+    nothing. Empty bodies stay with the parser (some protocols allow them); streamed and
+    blob/string payloads are not documents. The message never quotes the body."""
+    status = int(response_dict.get("status_code") or 0)
+    body = response_dict.get("body")
+    if not 200 <= status < 300 or operation_model.has_streaming_output:
+        return
+    if not isinstance(body, (bytes, bytearray)) or not body.strip():
+        return
+    output = operation_model.output_shape
+    payload = output.serialization.get("payload") if output is not None else None
+    if payload and output.members[payload].type_name in ("blob", "string"):
+        return
+    protocol = operation_model.service_model.resolved_protocol
+    where = (f"{operation_model.service_model.service_name} {operation_model.name}: "
+             f"HTTP {status} answer of {len(body)} bytes")
+    if protocol in _JSON_PROTOCOLS:
+        try:
+            doc = json.loads(body)
+        except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError
+            raise MalformedAnswerError(f"{where} is not well-formed JSON "
+                                       f"({_faults.first_line(exc)})") from None
+        if not isinstance(doc, dict):
+            raise MalformedAnswerError(f"{where} is JSON but not an object")
+    elif protocol in _XML_PROTOCOLS:
+        from xml.etree.ElementTree import ParseError, XMLParser
+
+        try:
+            # the same bytes botocore hands to ElementTree next; expat >= 2.4.1 bounds
+            # entity expansion, and nothing is resolved or kept
+            parser = XMLParser()  # noqa: S314
+            parser.feed(bytes(body))
+            parser.close()
+        except ParseError as exc:
+            raise MalformedAnswerError(f"{where} is not well-formed XML "
+                                       f"({_faults.first_line(exc)})") from None
 
 
 @dataclass(frozen=True, slots=True)
@@ -215,28 +268,43 @@ class _Scan:
                                 thread_name_prefix="residency-aws") as pool:
             self._pool = pool
             for target in targets:
-                self._submit(self._open_account, target, base_account)
+                scope = (f"account {target.account}" if target.account
+                         else f"profile {target.profile}")
+                self._submit(scope, self._open_account, target, base_account)
             self._drain()
             self._resolve_destinations()
             self._drain()
         return self._build()
 
-    def _submit(self, fn: Callable[..., None], *args: Any) -> None:
+    def _submit(self, scope: str, fn: Callable[..., None], *args: Any) -> None:
+        """Queue one unit of work for `scope`; whatever it raises becomes that scope's gap."""
         if self._pool is None:
             raise RuntimeError("_submit outside run()")
         with self._idle:
             self._pending += 1
-        self._pool.submit(fn, *args).add_done_callback(self._finished)
+        self._pool.submit(self._task, scope, fn, *args).add_done_callback(self._finished)
 
-    def _submit_as(self, acct: _Account, fn: Callable[..., None], *args: Any) -> None:
+    def _submit_as(self, acct: _Account, scope: str, fn: Callable[..., None],
+                   *args: Any) -> None:
         """Run `fn(acct, *args)` as `acct`: its requests are signed with acct's credentials."""
-        self._submit(_acting, acct, fn, *args)
+        self._submit(scope, _acting, acct, fn, *args)
+
+    def _task(self, scope: str, fn: Callable[..., None], *args: Any) -> None:
+        """The one place every unit of work passes: any exception (an SDK error, a reset,
+        a timeout, a KeyError from a short answer, a malformed body) is a gap for `scope`,
+        and the rest of the scan goes on with what was readable."""
+        try:
+            fn(*args)
+        except Exception as exc:
+            self._gap(scope, exc)
+        finally:
+            self._done(scope)
 
     def _finished(self, fut: Future[None]) -> None:
         with self._idle:
             self._pending -= 1
             exc = fut.exception()
-            if exc is not None:
+            if exc is not None:  # only if recording a gap itself failed
                 self._errors.append(exc)
             if self._pending == 0:  # only then can the waiter go on: no wake-up per task
                 self._idle.notify_all()
@@ -253,19 +321,16 @@ class _Scan:
             self.ctx.progress(label, 1)
 
     def _gap(self, scope: str, exc: BaseException | str) -> None:
-        reason = exc if isinstance(exc, str) else _describe_error(exc)
+        if isinstance(exc, str):
+            reason = _faults.shorten(one_line(self.redact(exc)))
+        else:
+            reason = self._reason(exc)
         with self._lock:
-            self.gaps.append(CoverageGap(PROVIDER, scope, self.redact(reason)))
+            self.gaps.append(CoverageGap(PROVIDER, scope, reason))
 
-    def _guarded(self, scope: str, fn: Callable[[], None]) -> None:
-        from botocore.exceptions import BotoCoreError, ClientError
-
-        try:
-            fn()
-        except (ClientError, BotoCoreError) as exc:
-            self._gap(scope, exc)
-        finally:
-            self._done(scope)
+    def _reason(self, exc: BaseException) -> str:
+        """One redacted line: the AWS error code and message, else the exception type."""
+        return _faults.reason(exc, _aws_error, self.redact)
 
     # ------------------------------------------------------------------ clients
     def _session_lock(self, session: Any) -> threading.Lock:
@@ -274,10 +339,12 @@ class _Scan:
 
     def _client(self, session: Any, service: str, region: str) -> Any:
         with self._session_lock(session):  # boto3 sessions are not thread-safe; clients are
-            return session.client(
+            client = session.client(
                 service, region_name=region, endpoint_url=self.o._endpoint_url,
                 config=self.o._config(self.ctx.workers, service),
             )
+        client.meta.events.register("before-parse", _check_body)
+        return client
 
     def _base_sts(self) -> Any:
         """STS as the caller itself (identity, AssumeRole): one client for the scan."""
@@ -305,6 +372,7 @@ class _Scan:
                         config=self.o._config(self.ctx.workers, service),
                     )
                     client.meta.events.register("before-sign", _sign_as_acting)
+                    client.meta.events.register("before-parse", _check_body)
                     self._clients[key] = client
         return client
 
@@ -314,7 +382,7 @@ class _Scan:
     # ------------------------------------------------------------------ accounts
     def _base_identity(self) -> str | None:
         """The caller's account; no credentials at all is the one error that stops a scan."""
-        from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
+        from botocore.exceptions import NoCredentialsError
 
         if self.o._profiles:
             return None
@@ -330,10 +398,10 @@ class _Scan:
             return str(self._base_sts().get_caller_identity()["Account"])
         except NoCredentialsError:
             raise CollectorError("aws: no credentials found") from None
-        except (ClientError, BotoCoreError) as exc:
+        except Exception as exc:  # every road (incl. a short or garbled answer) is one line
             raise CollectorError(
                 f"aws: cannot identify the caller with the given credentials: "
-                f"{self.redact(_describe_error(exc))}"
+                f"{self._reason(exc)}"
             ) from None
 
     def _targets(self, base_account: str | None) -> list[_Target]:
@@ -348,8 +416,6 @@ class _Scan:
         return targets
 
     def _org_accounts(self, base_account: str | None) -> list[str]:
-        from botocore.exceptions import BotoCoreError, ClientError
-
         try:
             org = self._client(self.base, "organizations", self._home_region(self.base))
             out: list[str] = []
@@ -358,35 +424,30 @@ class _Scan:
                     if acct.get("Status", "ACTIVE") == "ACTIVE" and acct["Id"] != base_account:
                         out.append(str(acct["Id"]))
             return sorted(out)
-        except ClientError as exc:
+        except Exception as exc:
             if _code(exc) == "AWSOrganizationsNotInUseException":
                 return []  # a standalone account: nothing else to enter
             self._gap("organization", f"cannot list member accounts, only account "
-                      f"{base_account} scanned: {_describe_error(exc)}")
-        except BotoCoreError as exc:
-            self._gap("organization", exc)
+                      f"{base_account} scanned: {self._reason(exc)}")
         return []
 
     def _open_account(self, target: _Target, base_account: str | None) -> None:
-        scope = f"account {target.account}" if target.account else f"profile {target.profile}"
-
-        def run() -> None:
-            acct = self._enter(target, base_account)
-            with self._lock:
-                self.accounts.append(acct)
-            _acting(acct, self._fan_out)
-
-        self._guarded(scope, run)
+        acct = self._enter(target, base_account)
+        with self._lock:
+            self.accounts.append(acct)
+        _acting(acct, self._fan_out)
 
     def _fan_out(self, acct: _Account) -> None:
         regions = self._enabled_regions(acct, f"account {acct.id}")
-        self._submit_as(acct, self._scan_s3)
+        self._submit_as(acct, f"account {acct.id}/s3", self._scan_s3)
         for region in regions:
             for service in _SERVICES:
-                self._submit_as(acct, self._scan_regional, region, service)
+                self._submit_as(acct, f"account {acct.id}/{region} {service}",
+                                self._scan_regional, region, service)
         if regions:
             home = "us-east-1" if "us-east-1" in regions else regions[0]
-            self._submit_as(acct, self._scan_global_clusters, home)
+            self._submit_as(acct, f"account {acct.id}/{home} rds global clusters",
+                            self._scan_global_clusters, home)
 
     def _enter(self, target: _Target, base_account: str | None) -> _Account:
         if target.profile is not None:
@@ -422,25 +483,22 @@ class _Scan:
                 "expiry_time": expiry.isoformat() if hasattr(expiry, "isoformat") else str(expiry)}
 
     def _enabled_regions(self, acct: _Account, scope: str) -> list[str]:
-        from botocore.exceptions import BotoCoreError, ClientError
-
         home = self._home_region(acct.session)
+        enabled: list[str] = []
+        status: dict[str, str] = {}
         try:
             ec2 = self._acct_client(acct, "ec2", home)
-            listed = ec2.describe_regions(AllRegions=False)["Regions"]
-        except (ClientError, BotoCoreError) as exc:
+            for reg in ec2.describe_regions(AllRegions=False)["Regions"]:
+                name = str(reg["RegionName"])
+                status[name] = str(reg.get("OptInStatus", "opt-in-not-required"))
+                if status[name] in _ENABLED and self._partition(acct, name) == acct.partition:
+                    enabled.append(name)
+        except Exception as exc:
             if self.o._regions:
                 return list(self.o._regions)  # trust the operator's list; calls will tell
             self._gap(f"{scope} regions", f"cannot list enabled regions, regional services "
-                      f"not scanned: {_describe_error(exc)}")
+                      f"not scanned: {self._reason(exc)}")
             return []
-        enabled: list[str] = []
-        status: dict[str, str] = {}
-        for reg in listed:
-            name = str(reg["RegionName"])
-            status[name] = str(reg.get("OptInStatus", "opt-in-not-required"))
-            if status[name] in _ENABLED and self._partition(acct, name) == acct.partition:
-                enabled.append(name)
         if not self.o._regions:
             return sorted(enabled)
         chosen = []
@@ -466,58 +524,48 @@ class _Scan:
 
     # ------------------------------------------------------------------ S3
     def _scan_s3(self, acct: _Account) -> None:
-        scope = f"account {acct.id}/s3"
-
-        def run() -> None:
-            s3 = self._acct_client(acct, "s3", "us-east-1")
-            for page in _pages(s3, "list_buckets"):
-                for bucket in page.get("Buckets", []):
-                    self._submit_as(acct, self._scan_bucket, str(bucket["Name"]))
-
-        self._guarded(scope, run)
+        s3 = self._acct_client(acct, "s3", "us-east-1")
+        for page in _pages(s3, "list_buckets"):
+            for bucket in page.get("Buckets", []):
+                name = str(bucket["Name"])
+                self._submit_as(acct, f"account {acct.id}/s3 bucket {name}",
+                                self._scan_bucket, name)
 
     def _scan_bucket(self, acct: _Account, name: str) -> None:
-        from botocore.exceptions import BotoCoreError, ClientError
-
-        scope = f"account {acct.id}/s3 bucket {name}"
+        """A bucket whose location cannot be read is kept with an unknown location, and
+        one whose tags cannot be read is kept untagged; the task's gap says why."""
         arn = f"arn:aws:s3:::{name}"
         try:
             region = self._bucket_region(acct, name)
-        except (ClientError, BotoCoreError) as exc:
-            reason = f"bucket location unreadable: {self.redact(_describe_error(exc))}"
+        except Exception as exc:
+            reason = f"bucket location unreadable: {self._reason(exc)}"
             self._add(_Resource(arn, name, acct.id, (), {}, reason))
-            self._gap(scope, exc)
-            self._done(scope)
-            return
+            raise
         with self._lock:
             self.bucket_regions[name] = region
         s3 = self._acct_client(acct, "s3", region)
-
-        def run() -> None:
-            tags: dict[str, str] = {}
-            try:
-                tags = _tags(s3.get_bucket_tagging(Bucket=name).get("TagSet", []))
-            except ClientError as exc:
-                if _code(exc) != "NoSuchTagSet":
-                    self._add(_Resource(arn, name, acct.id, (region,), {}))
-                    raise
-            self._add(_Resource(arn, name, acct.id, (region,), tags))
-            try:
-                config = s3.get_bucket_replication(Bucket=name)["ReplicationConfiguration"]
-            except ClientError as exc:
-                if _code(exc) == "ReplicationConfigurationNotFoundError":
-                    return
+        tags: dict[str, str] = {}
+        try:
+            tags = _tags(s3.get_bucket_tagging(Bucket=name).get("TagSet", []))
+        except Exception as exc:
+            if _code(exc) != "NoSuchTagSet":
+                self._add(_Resource(arn, name, acct.id, (region,), {}))
                 raise
-            for rule in config.get("Rules", []):
-                if rule.get("Status", "Enabled") != "Enabled":
-                    continue
-                dest = rule.get("Destination", {})
-                target = str(dest.get("Bucket", ""))
-                if target:
-                    self._edge(_Edge(arn, target, "replication",
-                                     dest.get("Account") or None, None))
-
-        self._guarded(scope, run)
+        self._add(_Resource(arn, name, acct.id, (region,), tags))
+        try:
+            config = s3.get_bucket_replication(Bucket=name)["ReplicationConfiguration"]
+        except Exception as exc:
+            if _code(exc) == "ReplicationConfigurationNotFoundError":
+                return
+            raise
+        for rule in config.get("Rules", []):
+            if rule.get("Status", "Enabled") != "Enabled":
+                continue
+            dest = rule.get("Destination", {})
+            target = str(dest.get("Bucket", ""))
+            if target:
+                self._edge(_Edge(arn, target, "replication",
+                                 dest.get("Account") or None, None))
 
     def _bucket_region(self, acct: _Account, name: str) -> str:
         s3 = self._acct_client(acct, "s3", "us-east-1")
@@ -536,29 +584,26 @@ class _Scan:
             src = self.resources.get(edge.source)
             acct = by_account.get(src.account) if src else None
             if acct is not None:
-                self._submit_as(acct, self._probe_bucket, bucket)
+                self._submit_as(acct, f"s3 destination {bucket}", self._probe_bucket, bucket)
 
     def _probe_bucket(self, acct: _Account, bucket: str) -> None:
-        from botocore.exceptions import BotoCoreError, ClientError
-
+        """Outside the scan, an unreadable location is the placeholder's unknown reason."""
         try:
             region = self._bucket_region(acct, bucket)
-        except (ClientError, BotoCoreError) as exc:
+        except Exception as exc:
             with self._lock:
                 self.bucket_regions.setdefault(
                     f"?{bucket}", f"outside the scanned accounts, location unreadable: "
-                    f"{self.redact(_describe_error(exc))}")
+                    f"{self._reason(exc)}")
         else:
             with self._lock:
                 self.bucket_regions.setdefault(bucket, region)
-        self._done(f"s3 destination {bucket}")
 
     # ------------------------------------------------------------------ regional
     def _scan_regional(self, acct: _Account, region: str, service: str) -> None:
-        scope = f"account {acct.id}/{region} {service}"
         fn = {"rds": self._scan_rds, "dynamodb": self._scan_dynamodb,
               "tagging": self._scan_tagging}[service]
-        self._guarded(scope, lambda: fn(acct, region))
+        fn(acct, region)
 
     def _scan_rds(self, acct: _Account, region: str) -> None:
         rds = self._acct_client(acct, "rds", region)
@@ -594,46 +639,37 @@ class _Scan:
 
     def _scan_global_clusters(self, acct: _Account, region: str) -> None:
         """Aurora global databases: the writer cluster replicates to every reader region."""
-        scope = f"account {acct.id}/{region} rds global clusters"
-
-        def run() -> None:
-            rds = self._acct_client(acct, "rds", region)
-            for page in _pages(rds, "describe_global_clusters"):
-                for gc in page.get("GlobalClusters", []):
-                    for member in gc.get("GlobalClusterMembers", []):
-                        if not member.get("IsWriter"):
-                            continue
-                        writer = str(member["DBClusterArn"])
-                        for reader in member.get("Readers", []):
-                            self._edge(_Edge(writer, str(reader), "replication",
-                                             _arn_account(str(reader)), _arn_region(str(reader))))
-
-        self._guarded(scope, run)
+        rds = self._acct_client(acct, "rds", region)
+        for page in _pages(rds, "describe_global_clusters"):
+            for gc in page.get("GlobalClusters", []):
+                for member in gc.get("GlobalClusterMembers", []):
+                    if not member.get("IsWriter"):
+                        continue
+                    writer = str(member["DBClusterArn"])
+                    for reader in member.get("Readers", []):
+                        self._edge(_Edge(writer, str(reader), "replication",
+                                         _arn_account(str(reader)), _arn_region(str(reader))))
 
     def _scan_dynamodb(self, acct: _Account, region: str) -> None:
         ddb = self._acct_client(acct, "dynamodb", region)
         for page in _pages(ddb, "list_tables"):
             for name in page.get("TableNames", []):
-                self._submit_as(acct, self._scan_table, region, str(name))
+                self._submit_as(acct, f"account {acct.id}/{region} dynamodb table {name}",
+                                self._scan_table, region, str(name))
 
     def _scan_table(self, acct: _Account, region: str, name: str) -> None:
-        scope = f"account {acct.id}/{region} dynamodb table {name}"
-
-        def run() -> None:
-            ddb = self._acct_client(acct, "dynamodb", region)
-            table = ddb.describe_table(TableName=name)["Table"]
-            arn = str(table["TableArn"])
-            tags: dict[str, str] = {}
-            for page in _pages(ddb, "list_tags_of_resource", ResourceArn=arn):
-                tags.update(_tags(page.get("Tags", [])))
-            self._add(_Resource(arn, name, acct.id, (region,), tags))
-            for replica in table.get("Replicas", []):  # global tables version 2019.11.21
-                other = str(replica.get("RegionName", ""))
-                if other and other != region:
-                    target = arn.replace(f":{region}:", f":{other}:", 1)
-                    self._edge(_Edge(arn, target, "replication", acct.id, other))
-
-        self._guarded(scope, run)
+        ddb = self._acct_client(acct, "dynamodb", region)
+        table = ddb.describe_table(TableName=name)["Table"]  # none: a gap, never a skip
+        arn = str(table["TableArn"])
+        tags: dict[str, str] = {}
+        for page in _pages(ddb, "list_tags_of_resource", ResourceArn=arn):
+            tags.update(_tags(page.get("Tags", [])))
+        self._add(_Resource(arn, name, acct.id, (region,), tags))
+        for replica in table.get("Replicas", []):  # global tables version 2019.11.21
+            other = str(replica.get("RegionName", ""))
+            if other and other != region:
+                target = arn.replace(f":{region}:", f":{other}:", 1)
+                self._edge(_Edge(arn, target, "replication", acct.id, other))
 
     def _scan_tagging(self, acct: _Account, region: str) -> None:
         tagging = self._acct_client(acct, "resourcegroupstaggingapi", region)
@@ -737,17 +773,33 @@ def _tags(items: list[dict[str, Any]]) -> dict[str, str]:
     return {str(t["Key"]): str(t.get("Value", "")) for t in items}
 
 
-def _code(exc: Any) -> str:
-    return str(getattr(exc, "response", {}).get("Error", {}).get("Code", ""))
+def _error(exc: BaseException) -> dict[str, Any]:
+    """The parsed `Error` of a ClientError; {} for anything else, including the connection
+    and timeout errors whose `response` is None."""
+    response = getattr(exc, "response", None)
+    error = response.get("Error") if isinstance(response, dict) else None
+    return error if isinstance(error, dict) else {}
 
 
-def _describe_error(exc: BaseException) -> str:
-    """A reason for a gap: the AWS error code and message, never the request."""
+def _code(exc: BaseException) -> str:
+    return str(_error(exc).get("Code") or "")
+
+
+def _aws_error(exc: BaseException) -> str | None:
+    """A gap reason for an AWS error answer: its code and message, never the request; the
+    HTTP status when the answer had no code (a gateway's page). None for every other
+    exception (see `_faults.generic`)."""
+    response = getattr(exc, "response", None)
+    if not isinstance(response, dict):
+        return None
     code = _code(exc)
+    message = (str(_error(exc).get("Message") or "").strip().splitlines() or [""])[0]
     if code:
-        message = str(getattr(exc, "response", {}).get("Error", {}).get("Message", ""))
         return f"{code}: {message}".rstrip(": ")
-    return f"{type(exc).__name__}: {exc}"
+    status = (response.get("ResponseMetadata") or {}).get("HTTPStatusCode")
+    if status:
+        return f"HTTP {status}: {message or 'an answer without an error code'}"
+    return None
 
 
 def _arn_parts(arn: str) -> list[str]:

@@ -17,6 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from urllib.parse import urlsplit
 
+from residency.collectors import _faults
 from residency.collectors.interface import (
     CollectContext,
     Collector,
@@ -74,15 +75,14 @@ class AzureCollector(Collector):
         return Inventory(tuple(systems), tuple(flows), tuple(gaps))
 
     def _list_subscriptions(self, gaps: list[CoverageGap]) -> list[str]:
-        from azure.core.exceptions import AzureError
-        from azure.mgmt.resource.subscriptions import SubscriptionClient
-
         try:
+            from azure.mgmt.resource.subscriptions import SubscriptionClient
+
             client = SubscriptionClient(self._credential, base_url=self._base_url, **self._kwargs)
             with client:
                 subs = [s.subscription_id for s in client.subscriptions.list()]
-        except AzureError as exc:
-            gaps.append(CoverageGap("azure", "subscriptions", _reason(exc)))
+        except Exception as exc:  # any failure, an answer that is not JSON included
+            gaps.append(CoverageGap("azure", "subscriptions", _faults.reason(exc, _reason)))
             return []
         if not subs:
             gaps.append(CoverageGap("azure", "subscriptions",
@@ -93,24 +93,28 @@ class AzureCollector(Collector):
     def _subscription(
         self, subscription: str, ctx: CollectContext
     ) -> tuple[list[System], list[Flow], list[CoverageGap]]:
-        """One subscription's resources; an error mid-listing keeps the pages already read."""
-        from azure.core.exceptions import AzureError
-        from azure.mgmt.resource.resources import ResourceManagementClient
-
+        """One subscription's resources: the unit of work. Any exception (an ARM error, a
+        reset, a timeout, an answer that is not JSON or fails deserialization) is the
+        subscription's gap; the pages already read are kept."""
         systems: list[System] = []
         flows: list[Flow] = []
         gaps: list[CoverageGap] = []
         try:
+            from azure.mgmt.resource.resources import ResourceManagementClient
+
             client = ResourceManagementClient(
                 self._credential, subscription, base_url=self._base_url, **self._kwargs
             )
             with client:
-                for res in client.resources.list():
-                    self._resource(client, res, subscription, ctx, systems, flows, gaps)
-        except AzureError as exc:
-            reason = _reason(exc)
-            if systems:
-                reason += f"; {len(systems)} resource(s) read before the error are kept"
+                for index, res in enumerate(client.resources.list()):
+                    try:  # one unreadable entry is its own gap; the rest is kept
+                        self._resource(client, res, subscription, ctx, systems, flows, gaps)
+                    except Exception as exc:
+                        name = getattr(res, "id", None) or f"#{index} of the listing"
+                        gaps.append(CoverageGap("azure", f"subscription {subscription} "
+                                                f"resource {name}", _faults.reason(exc, _reason)))
+        except Exception as exc:
+            reason = _faults.reason(exc, _reason) + _faults.kept_note(len(systems), "resource")
             gaps.append(CoverageGap("azure", f"subscription {subscription}", reason))
         if ctx.progress is not None:
             ctx.progress(f"subscription {subscription}", 1)
@@ -126,6 +130,8 @@ class AzureCollector(Collector):
         flows: list[Flow],
         gaps: list[CoverageGap],
     ) -> None:
+        if not res.id:
+            raise KeyError("id")  # ARM always sends one; without it there is no system id
         location = res.location or None
         system, fed = resource_system(
             provider="azure",
@@ -154,15 +160,13 @@ class AzureCollector(Collector):
     @staticmethod
     def _storage_sku(client: Any, resource_id: str, gaps: list[CoverageGap]) -> str | None:
         """ARM's list returns `sku` for storage accounts; if one lacks it, GET the account."""
-        from azure.core.exceptions import AzureError
-
         try:
             full = client.resources.get_by_id(resource_id, api_version=STORAGE_API_VERSION)
-        except AzureError as exc:
+            return full.sku.name if full.sku is not None else None
+        except Exception as exc:  # a per-resource read: its own gap
             gaps.append(CoverageGap("azure", f"storage account {resource_id} replication",
-                                    _reason(exc)))
+                                    _faults.reason(exc, _reason)))
             return None
-        return full.sku.name if full.sku is not None else None
 
     def _secondary(self, primary: System, location: str | None, sku: str) -> System:
         """The geo-redundant copy: same data, same provider, the paired region."""
@@ -180,8 +184,13 @@ class AzureCollector(Collector):
         )
 
 
-def _reason(exc: Any) -> str:
-    """`HTTP 403 AuthorizationFailed: ...`; never the request headers or a token."""
+def _reason(exc: BaseException) -> str | None:
+    """`HTTP 403 AuthorizationFailed: ...` for an SDK error; never the request headers or a
+    token. None for anything that is not an Azure SDK error (see `_faults.generic`)."""
+    from azure.core.exceptions import AzureError
+
+    if not isinstance(exc, AzureError):
+        return None
     status = getattr(exc, "status_code", None)
     error = getattr(exc, "error", None)
     code = getattr(error, "code", None)

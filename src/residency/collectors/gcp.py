@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from residency.collectors import _faults
 from residency.collectors.interface import CollectContext, Collector, resource_system
 from residency.model import CoverageGap, Flow, Inventory, System
 
@@ -24,6 +25,9 @@ BUCKET_ID_PREFIX = "//storage.googleapis.com/projects/_/buckets/"
 #: so a key with `:` can never collide with a real label (or the classification key).
 TAG_LOCATION_TYPE = "gcs:location-type"
 TAG_LOCATION = "gcs:location"
+
+SDK_RETRY: Any = object()
+"""`retry=` default: the SDK's own policy (retries 429/5xx and resets for up to 120 s)."""
 
 ClientFactory = Callable[[str], Any]
 """project id -> a new `google.cloud.storage.Client`, closed by the collector when the project
@@ -56,10 +60,18 @@ class GcpCollector(Collector):
     provider = "gcp"
 
     def __init__(self, client_factory: ClientFactory, projects: Iterable[str],
-                 page_size: int | None = None) -> None:
+                 page_size: int | None = None, *, retry: Any = SDK_RETRY,
+                 timeout: float | None = None) -> None:
+        """`retry` (a google.api_core Retry, or None for none) and `timeout` (seconds per
+        request) go to every `list_buckets` call; by default the SDK's own apply."""
         self._factory = client_factory
         self._projects = tuple(dict.fromkeys(projects))
         self._page_size = page_size
+        self._call_kwargs: dict[str, Any] = {}
+        if retry is not SDK_RETRY:
+            self._call_kwargs["retry"] = retry
+        if timeout is not None:
+            self._call_kwargs["timeout"] = timeout
 
     def collect(self, ctx: CollectContext) -> Inventory:
         projects = [p for p in self._projects if ctx.wants(p)]
@@ -74,39 +86,42 @@ class GcpCollector(Collector):
     def _project(
         self, project: str, ctx: CollectContext
     ) -> tuple[list[System], list[Flow], list[CoverageGap]]:
-        """One project's buckets; an error mid-listing keeps the pages already read."""
-        from google.api_core.exceptions import GoogleAPIError
-        from google.auth.exceptions import GoogleAuthError
-        from requests.exceptions import RequestException
-
+        """One project's buckets: the unit of work. Any exception (an API error, a reset, a
+        timeout, an answer that is not JSON or not the documented shape) is the project's
+        gap; the pages already read are kept."""
         systems: list[System] = []
         flows: list[Flow] = []
         gaps: list[CoverageGap] = []
         try:
             client = self._factory(project)
             try:
-                self._list(client, project, ctx, systems, flows)
+                self._list(client, project, ctx, systems, flows, gaps)
             finally:
                 close = getattr(client, "close", None)
                 if callable(close):
                     close()
-        except (GoogleAPIError, RequestException) as exc:  # incl. RetryError after deadline
-            gaps.append(CoverageGap("gcp", f"project {project}", _api_reason(exc, systems)))
-        except GoogleAuthError as exc:
+        except Exception as exc:
             gaps.append(CoverageGap("gcp", f"project {project}",
-                                    f"credentials rejected: {type(exc).__name__}"))
+                                    _faults.reason(exc, _gcp_error)
+                                    + _faults.kept_note(len(systems), "bucket")))
         if ctx.progress is not None:
             ctx.progress(f"project {project}", 1)
         return systems, flows, gaps
 
     def _list(self, client: Any, project: str, ctx: CollectContext,
-              systems: list[System], flows: list[Flow]) -> None:
+              systems: list[System], flows: list[Flow], gaps: list[CoverageGap]) -> None:
         iterator = client.list_buckets(
-            project=project, page_size=self._page_size, return_partial_success=True
+            project=project, page_size=self._page_size, return_partial_success=True,
+            **self._call_kwargs,
         )
         for page in iterator.pages:
-            for bucket in page:
-                self._add(_bucket_fields(bucket), project, ctx, systems, flows)
+            for index, bucket in enumerate(page):
+                try:  # one unreadable entry is its own gap; the rest of the page is kept
+                    self._add(_bucket_fields(bucket), project, ctx, systems, flows)
+                except Exception as exc:
+                    name = getattr(bucket, "name", None) or f"#{index} of a page"
+                    gaps.append(CoverageGap("gcp", f"project {project} bucket {name}",
+                                            _faults.reason(exc)))
             for entry in getattr(page, "unreachable", None) or ():
                 name = str(entry).rsplit("/buckets/", 1)[-1]
                 self._add(
@@ -149,6 +164,8 @@ class GcpCollector(Collector):
 
 
 def _bucket_fields(bucket: Any) -> dict[str, Any]:
+    if not bucket.name:
+        raise KeyError("name")  # the API always names a bucket; without it there is no id
     return {
         "name": bucket.name,
         "location": bucket.location,
@@ -158,14 +175,27 @@ def _bucket_fields(bucket: Any) -> dict[str, Any]:
     }
 
 
-def _api_reason(exc: Any, kept: list[System]) -> str:
+def _gcp_error(exc: BaseException) -> str | None:
+    """Cloud Storage's own wording for API and credential errors; None for the rest."""
+    from google.api_core.exceptions import GoogleAPICallError, RetryError
+    from google.auth.exceptions import GoogleAuthError
+
+    if isinstance(exc, GoogleAuthError):
+        return f"credentials rejected: {type(exc).__name__}"
+    if isinstance(exc, GoogleAPICallError):
+        return _api_reason(exc)
+    if isinstance(exc, RetryError):  # the deadline passed: say what failed last
+        last = exc.cause
+        return (f"gave up retrying ({_faults.first_line(exc).split(',')[0]}); last error: "
+                f"{_faults.generic(last) if last is not None else '?'}")
+    return None
+
+
+def _api_reason(exc: Any) -> str:
     code = getattr(exc, "code", None)
     message = str(getattr(exc, "message", None) or type(exc).__name__)
     method, _, rest = message.partition(" ")
     if method in {"GET", "POST"} and ": " in rest:  # api_core prefixes "GET <url>: "
         message = rest.split(": ", 1)[1]
     why = {403: "permission denied", 404: "project not found"}.get(code or 0, "API error")
-    reason = f"{why} (HTTP {code}): {message}" if code else f"{why}: {message}"
-    if kept:
-        reason += f"; {len(kept)} bucket(s) read before the error are kept"
-    return reason
+    return f"{why} (HTTP {code}): {message}" if code else f"{why}: {message}"

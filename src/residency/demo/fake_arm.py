@@ -1,5 +1,6 @@
 """A small Azure Resource Manager peer on loopback: list subscriptions, list resources, GET one
-resource. Used by `residency demo` and the collector tests.
+resource. Used by `residency demo` and the collector tests; `faults` make it misbehave
+(`HttpFault`: truncated or garbled answers, 5xx, resets, delays).
 
 There is no ARM emulator. Responses follow the
 real shapes: `{"value": [...], "nextLink": ...}` pages whose `nextLink` is built from this
@@ -15,6 +16,7 @@ from typing import Any, ClassVar
 from urllib.parse import parse_qs, urlsplit
 
 from residency.demo._loopback import JsonHandler, LoopbackServer
+from residency.demo.fake_gcs import HttpFault, first_fault, send_with_fault
 
 PAGE_SIZE = 2
 TENANT = "72f988bf-0000-4000-8000-000000000000"
@@ -72,6 +74,7 @@ class FakeArm:
     full: dict[str, dict[str, Any]] = field(default_factory=dict)  # id.lower() -> GET body
     requests: list[tuple[str, str, bool]] = field(default_factory=list)  # method, path, auth?
     latency: float = 0.0  # seconds added to every answer (benchmarks: a network's round trip)
+    faults: list[HttpFault] = field(default_factory=list)  # the first whose `match` is in the path
     url: str = ""
     _loop: LoopbackServer = field(default_factory=LoopbackServer, repr=False)
 
@@ -82,6 +85,13 @@ class FakeArm:
             extra_headers: ClassVar[dict[str, str]] = {
                 "x-ms-request-id": "00000000-0000-0000-0000-000000000000"
             }
+
+            def _send(self, status: int, body: dict[str, Any]) -> None:
+                fault = first_fault(fake.faults, self.path)
+                if fault is None:
+                    super()._send(status, body)
+                else:
+                    send_with_fault(self, fault, status, body, self.content_type)
 
             def do_GET(self) -> None:  # noqa: N802 - the name http.server dispatches to
                 auth = self.headers.get("Authorization", "")
