@@ -429,3 +429,25 @@ def test_cli_scan_classification_safeguards_cover_replicas(
     assert replicas and all(t["lawful"] for t in replicas)
     assert {b["kind"] for t in replicas for b in t["bases"]} == {"safeguard"}
 
+
+
+def test_a_govcloud_account_is_scanned_in_its_own_partition(
+    aws_url: str, aws_hooks: Any
+) -> None:
+    """The partition comes from the caller's ARN, never assumed commercial: a GovCloud
+    caller's regions are GovCloud's, its buckets `arn:aws-us-gov:s3:::…`."""
+    s3 = boto3.client("s3", region_name="us-gov-west-1", endpoint_url=aws_url)
+    s3.create_bucket(Bucket="gov-tickets",
+                     CreateBucketConfiguration={"LocationConstraint": "us-gov-west-1"})
+    s3.put_bucket_tagging(Bucket="gov-tickets", Tagging={"TagSet": [
+        {"Key": "data-classification", "Value": "servicedesk"}]})
+    session = aws_hooks.install(boto3.Session(region_name="us-gov-west-1"))
+    labels: list[str] = []
+    inv = AwsCollector(session, organization=False, endpoint_url=aws_url,
+                       max_attempts=1).collect(ctx(progress=lambda label, _n: labels.append(
+                           label)))
+    regions = {lbl.split("/")[1].split()[0] for lbl in labels if lbl.endswith(" rds")}
+    assert regions and regions <= {"us-gov-west-1", "us-gov-east-1"}, regions
+    ids = {s.id for s in inv.systems}
+    assert "arn:aws-us-gov:s3:::gov-tickets" in ids, ids
+    assert not any(i.startswith("arn:aws:s3:::gov-tickets") for i in ids)

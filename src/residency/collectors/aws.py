@@ -43,6 +43,14 @@ _ENABLED = frozenset({"opt-in-not-required", "opted-in"})
 # S3 GetBucketLocation quirks (API reference): null means us-east-1, legacy `EU` is eu-west-1.
 _S3_LOCATION_ALIASES = {"": "us-east-1", "EU": "eu-west-1"}
 _GLOBAL_REGION = "aws-global"
+# a bucket ARN in any partition (aws, aws-us-gov, aws-cn, aws-iso*, aws-eusc ...)
+_S3_ARN = re.compile(r"^arn:[a-z0-9-]+:s3:::(?P<bucket>[^/]+)$")
+# the region each partition's global services (S3 ListBuckets, STS) answer in, when the
+# session names none of that partition's regions (botocore's partitions data has none)
+_PARTITION_HOME = {"aws": "us-east-1", "aws-us-gov": "us-gov-west-1", "aws-cn": "cn-north-1",
+                   "aws-iso": "us-iso-east-1", "aws-iso-b": "us-isob-east-1",
+                   "aws-iso-e": "eu-isoe-west-1", "aws-iso-f": "us-isof-south-1",
+                   "aws-eusc": "eusc-de-east-1"}
 _KEY_PATTERN = re.compile(r"\b(?:AKIA|ASIA)[A-Z0-9]{16}\b")
 _SERVICES = ("rds", "dynamodb", "tagging")
 _JSON_PROTOCOLS = frozenset({"json", "rest-json"})
@@ -258,6 +266,7 @@ class _Scan:
         self.accounts: list[_Account] = []
         self.bucket_regions: dict[str, str] = {}
         self._partitions: dict[str, str] = {}
+        self.base_partition = "aws"
 
     # ------------------------------------------------------------------ orchestration
     def run(self) -> Inventory:
@@ -395,7 +404,10 @@ class _Scan:
         frozen = creds.get_frozen_credentials()
         self.redact.add(frozen.access_key, frozen.secret_key, frozen.token)
         try:
-            return str(self._base_sts().get_caller_identity()["Account"])
+            ident = self._base_sts().get_caller_identity()
+            # the partition is found, never assumed: a GovCloud or China caller's ARN says
+            self.base_partition = _partition_of(str(ident.get("Arn", "")))
+            return str(ident["Account"])
         except NoCredentialsError:
             raise CollectorError("aws: no credentials found") from None
         except Exception as exc:  # every road (incl. a short or garbled answer) is one line
@@ -461,18 +473,18 @@ class _Scan:
                             _partition_of(ident.get("Arn", "")))
         if not target.assume:
             return _Account(str(target.account or base_account), self.base,
-                            self.base.get_credentials())
+                            self.base.get_credentials(), self.base_partition)
         from botocore.credentials import RefreshableCredentials
 
         account = str(target.account)
         # refreshed (assumed again) before they expire, so a scan may outlast one session
         creds = RefreshableCredentials.create_from_metadata(
             self._assume(account), lambda: self._assume(account), "assume-role")
-        return _Account(account, self.base, creds)
+        return _Account(account, self.base, creds, self.base_partition)
 
     def _assume(self, account: str) -> dict[str, str]:
         """AssumeRole into `account`, as botocore's refreshable-credentials metadata."""
-        role_arn = f"arn:aws:iam::{account}:role/{self.o._role_name}"
+        role_arn = f"arn:{self.base_partition}:iam::{account}:role/{self.o._role_name}"
         got = self._base_sts().assume_role(
             RoleArn=role_arn, RoleSessionName="residency-scan",
             DurationSeconds=self.o._role_duration)["Credentials"]
@@ -493,6 +505,13 @@ class _Scan:
                 status[name] = str(reg.get("OptInStatus", "opt-in-not-required"))
                 if status[name] in _ENABLED and self._partition(acct, name) == acct.partition:
                     enabled.append(name)
+            if status and not any(self._partition(acct, n) == acct.partition for n in status):
+                # never "no region, no gap": an account whose regions are all of another
+                # partition than the one its identity says is a scope nothing was read in
+                self._gap(f"{scope} regions", f"none of the {len(status)} regions offered is "
+                          f"in the account's partition {acct.partition}; regional services "
+                          "not scanned")
+                return []
         except Exception as exc:
             if self.o._regions:
                 return list(self.o._regions)  # trust the operator's list; calls will tell
@@ -523,8 +542,15 @@ class _Scan:
         return hit
 
     # ------------------------------------------------------------------ S3
+    def _global_region(self, acct: _Account) -> str:
+        """Where the partition's global endpoints answer (S3 ListBuckets/GetBucketLocation)."""
+        home = self._home_region(acct.session)
+        if self._partition(acct, home) == acct.partition:
+            return home if acct.partition != "aws" else "us-east-1"
+        return _PARTITION_HOME.get(acct.partition, home)
+
     def _scan_s3(self, acct: _Account) -> None:
-        s3 = self._acct_client(acct, "s3", "us-east-1")
+        s3 = self._acct_client(acct, "s3", self._global_region(acct))
         for page in _pages(s3, "list_buckets"):
             for bucket in page.get("Buckets", []):
                 name = str(bucket["Name"])
@@ -534,7 +560,7 @@ class _Scan:
     def _scan_bucket(self, acct: _Account, name: str) -> None:
         """A bucket whose location cannot be read is kept with an unknown location, and
         one whose tags cannot be read is kept untagged; the task's gap says why."""
-        arn = f"arn:aws:s3:::{name}"
+        arn = f"arn:{acct.partition}:s3:::{name}"
         try:
             region = self._bucket_region(acct, name)
         except Exception as exc:
@@ -568,7 +594,7 @@ class _Scan:
                                  dest.get("Account") or None, None))
 
     def _bucket_region(self, acct: _Account, name: str) -> str:
-        s3 = self._acct_client(acct, "s3", "us-east-1")
+        s3 = self._acct_client(acct, "s3", self._global_region(acct))
         raw = s3.get_bucket_location(Bucket=name).get("LocationConstraint") or ""
         return _S3_LOCATION_ALIASES.get(str(raw), str(raw))
 
@@ -576,9 +602,10 @@ class _Scan:
         """S3 replication targets: a scanned bucket's region, else ask S3, else unknown."""
         by_account = {a.id: a for a in self.accounts}
         for edge in list(self.edges):
-            if edge.target_region is not None or not edge.target.startswith("arn:aws:s3:::"):
+            m = _S3_ARN.match(edge.target)
+            if edge.target_region is not None or m is None:
                 continue
-            bucket = edge.target.removeprefix("arn:aws:s3:::")
+            bucket = m["bucket"]
             if bucket in self.bucket_regions:
                 continue
             src = self.resources.get(edge.source)
@@ -676,7 +703,7 @@ class _Scan:
         for page in _pages(tagging, "get_resources", ResourcesPerPage=100):
             for item in page.get("ResourceTagMappingList", []):
                 arn = str(item["ResourceARN"])
-                if arn.startswith("arn:aws:s3:::") and "/" not in arn:
+                if _S3_ARN.match(arn):
                     continue  # buckets: region from GetBucketLocation, never from here
                 where = _arn_region(arn) or _GLOBAL_REGION
                 res = _Resource(arn, _arn_name(arn), _arn_account(arn) or acct.id, (where,),
@@ -734,8 +761,9 @@ class _Scan:
         else:
             region = edge.target_region
             why = None
-            if region is None and edge.target.startswith("arn:aws:s3:::"):
-                bucket = edge.target.removeprefix("arn:aws:s3:::")
+            m = _S3_ARN.match(edge.target)
+            if region is None and m is not None:
+                bucket = m["bucket"]
                 region = self.bucket_regions.get(bucket)
                 if region is None:
                     why = self.bucket_regions.get(
