@@ -75,6 +75,17 @@ def test_locations_outside_location_region_zone(pack: PolicyPack) -> None:
     assert systems["google_firestore_database.db"].location.regions == ("eur3",)
 
 
+def test_spanner_configs_are_not_cloud_storage_locations(pack: PolicyPack) -> None:
+    """`eur5` is Belgium + London for a bucket but London/Belgium/Netherlands for Spanner."""
+    systems, _ = _read(
+        pack,
+        _res("google_spanner_instance", "sp", {"config": "projects/p/instanceConfigs/eur5"}),
+        _res("google_storage_bucket", "b", {"location": "EUR5"}),
+    )
+    assert _countries(pack, systems["google_spanner_instance.sp"].location) == {"GB", "BE", "NL"}
+    assert _countries(pack, systems["google_storage_bucket.b"].location) == {"BE", "GB"}
+
+
 def test_pubsub_without_a_storage_policy_may_be_anywhere(pack: PolicyPack) -> None:
     systems, _ = _read(pack, _res("google_pubsub_topic", "t", {"name": "t"}))
     assert _countries(pack, systems["google_pubsub_topic.t"].location) == {"ANY"}

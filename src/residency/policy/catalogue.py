@@ -145,11 +145,13 @@ def normalise(value: str, how: str) -> str | None:
     if how == "arn":  # arn:aws:backup:eu-west-1:123:backup-vault:x → eu-west-1
         parts = text.split(":")
         return parts[3] if len(parts) > 4 and parts[0] == "arn" and parts[3] else None
-    if "/" in text and how in ("region", "zone", "self_link"):
+    if "/" in text and how in ("region", "zone", "self_link", "spanner_config"):
         text = text.rstrip("/").rpartition("/")[2]  # a self link: its last segment
     text = text.lower()
-    if how == "spanner_config":  # regional-europe-west1 → europe-west1; nam3 stays
-        return text.removeprefix("regional-")
+    if how == "spanner_config":  # regional-europe-west1 → europe-west1; nam3 → spanner-nam3
+        if text.startswith("regional-"):
+            return text.removeprefix("regional-")
+        return text if text.startswith("spanner-") else f"spanner-{text}"
     if how in ("zone", "region", "self_link"):
         m = _ZONE.match(text) or _AWS_AZ.match(text)
         if m:
