@@ -92,6 +92,9 @@ class Party:
     certifications: frozenset[str] = frozenset()
     subject_to: frozenset[str] = frozenset()
     group: str | None = None
+    public_authority: bool = False
+    """A public authority acting in the exercise of its public powers: GDPR Art. 49(3)
+    takes some derogations away from it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,6 +123,12 @@ class Safeguard:
     approved_by: str | None = None
     approved: dt.date | None = None
     tia: Tia | None = None
+    conditions: frozenset[str] = frozenset()
+    """Conditions the exporter declares met for a derogation ground (e.g. the residual
+    ground's `authority_informed`); the pack lists which each ground needs."""
+    combines_eu_data: bool = False
+    """SCC Module 4: the EU processor combines the controller's data with data it collected
+    in the EU, which brings the Clause 14 local-laws assessment back."""
 
     def label(self) -> str:
         parts = [self.type]

@@ -78,7 +78,7 @@ class WaiversFile(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     version: Literal[1] = 1
-    max_life_days: int = Field(default=DEFAULT_MAX_LIFE_DAYS, ge=1)
+    max_life_days: int = Field(default=DEFAULT_MAX_LIFE_DAYS, ge=1, le=3650)  # ten years at most
     waivers: list[WaiverIn] = []
 
 

@@ -185,3 +185,20 @@ def test_other_errors_and_a_lock_past_the_timeout_are_raised() -> None:
 
     with pytest.raises(sqlite3.OperationalError, match="locked"):
         retry_locked(locked, sqlite3.OperationalError, timeout=0.1)
+
+
+def test_every_safeguard_field_survives_a_round_trip() -> None:
+    """The store serialises `Safeguard` by its dataclass fields: a field added to the model
+    (derogation conditions, Module 4's combined data) is never dropped on reload."""
+    import dataclasses
+    import datetime as dt
+
+    from residency.history.store import _safeguard, _safeguard_json
+    from residency.model import Safeguard, Tia
+
+    sg = Safeguard(type="derogation", article="49(1)", conditions=frozenset({
+        "authority_informed", "limited_data_subjects"}), combines_eu_data=True,
+        signed=dt.date(2025, 1, 2), tia=Tia("T-1", dt.date(2025, 1, 1)))
+    back = _safeguard(_safeguard_json(sg))
+    assert back == sg
+    assert {f.name for f in dataclasses.fields(Safeguard)} <= set(_safeguard_json(sg))

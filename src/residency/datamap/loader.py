@@ -152,8 +152,13 @@ def _fast_safeguard(d: object) -> Safeguard | None:
         if type(ref) is not str or tia_date is _NOT_A_DATE:
             return None
         tia = Tia(ref, tia_date)
+    conditions, combines = get("conditions", ()), get("combines_eu_data", False)
+    if (type(combines) is not bool or type(conditions) not in (list, tuple)
+            or not all(type(c) is str for c in conditions)):
+        return None
     return Safeguard(kind, get("instrument"), module, signed, expires, get("article"),
-                     get("ref"), get("approved_by"), approved, tia)
+                     get("ref"), get("approved_by"), approved, tia, frozenset(conditions),
+                     combines)
 
 
 class _FastFlow(NamedTuple):
@@ -206,6 +211,7 @@ class _Builder:
         self._sg_ok: set[tuple[str, str | None]] = set()
         self.categories: frozenset[str] = pack.known_categories
         self.qualifications: frozenset[str] = pack.known_qualifications
+        self.today = dt.date.today()  # a TIA dated after it is a typo, not an old TIA
 
     def fail(self, key: str, problem: str) -> InputError:
         return InputError(self.path, key, problem)
@@ -242,6 +248,14 @@ class _Builder:
 
     def check_safeguard(self, sg: Safeguard, key: str) -> None:
         """Input errors do not depend on whether the flow turns out to be a transfer."""
+        if sg.tia is not None and sg.tia.date is not None and sg.tia.date > self.today:
+            raise self.fail(f"{key}.tia.date", f"{sg.tia.date} is in the future (today is "
+                            f"{self.today}): record the date the assessment was completed")
+        for name in sorted(sg.conditions - self.pack.derogation_conditions):
+            known = self.pack.derogation_conditions
+            raise self.fail(f"{key}.conditions", _unknown(
+                "derogation condition", name, known,
+                f"the pack's grounds use {', '.join(sorted(known)) or 'none'}"))
         if (sg.type, sg.instrument) in self._sg_ok:
             return
         if sg.type not in SAFEGUARD_TYPES:
@@ -272,6 +286,7 @@ class _Builder:
                 self.qualifications_of(p.certifications, f"{key}.certifications"),
                 self.qualifications_of(p.subject_to, f"{key}.subject_to"),
                 p.group,
+                p.public_authority,
             )
         systems: dict[str, System] = {}
         for i, s in enumerate(doc.systems):
@@ -402,6 +417,8 @@ def _safeguard(s: SafeguardIn) -> Safeguard:
         approved_by=s.approved_by,
         approved=s.approved,
         tia=Tia(s.tia.ref, s.tia.date) if s.tia else None,
+        conditions=frozenset(s.conditions),
+        combines_eu_data=s.combines_eu_data,
     )
 
 

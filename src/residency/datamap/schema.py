@@ -6,11 +6,37 @@ cannot silently drop a safeguard.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidatorFunctionWrapHandler,
+    WrapValidator,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
 
 from residency._io import BoundedDate
+
+
+def _echo_date(value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+    """A date the schema cannot parse is reported with the value given, so the user sees
+    which of many dates is wrong (pydantic's own message does not quote it)."""
+    try:
+        return handler(value)
+    except ValidationError as exc:
+        if any(e["type"] == "value_error" for e in exc.errors()):
+            raise  # check_date's range message already names the date
+        raise PydanticCustomError(
+            "date_parsing", "{value} is not a date (expected YYYY-MM-DD)", {"value": repr(value)}
+        ) from None
+
+
+MapDate = Annotated[BoundedDate, WrapValidator(_echo_date)]
 
 
 class _Strict(BaseModel):
@@ -24,6 +50,7 @@ class PartyIn(_Strict):
     certifications: list[str] = []
     subject_to: list[str] = []
     group: str | None = None
+    public_authority: bool = False  # exercising public powers: GDPR Art. 49(3)
 
 
 class LocationIn(_Strict):
@@ -62,20 +89,24 @@ class SystemIn(_Strict):
 
 class TiaIn(_Strict):
     ref: str
-    date: BoundedDate | None = None
+    date: MapDate | None = None
 
 
 class SafeguardIn(_Strict):
     type: str
     instrument: str | None = None
     module: int | None = None
-    signed: BoundedDate | None = None
-    expires: BoundedDate | None = None
+    signed: MapDate | None = None
+    expires: MapDate | None = None
     article: str | None = None
     ref: str | None = None
     approved_by: str | None = None
-    approved: BoundedDate | None = None
+    approved: MapDate | None = None
     tia: TiaIn | None = None
+    # derogation conditions declared met (e.g. authority_informed for the residual ground)
+    conditions: list[str] = []
+    # SCC Module 4: the EU processor combines the controller's data with EU-collected data
+    combines_eu_data: bool = False
 
 
 class FlowIn(_Strict):

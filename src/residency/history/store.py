@@ -7,6 +7,7 @@ WAL, `BEGIN IMMEDIATE` and a busy timeout so concurrent writers queue instead of
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import sqlite3
 import time
@@ -516,23 +517,39 @@ def _undate(value: str | None) -> dt.date | None:
 
 
 def _safeguard_json(sg: Safeguard) -> dict[str, Any]:
-    return {
-        "type": sg.type, "instrument": sg.instrument, "module": sg.module,
-        "signed": _date(sg.signed), "expires": _date(sg.expires), "article": sg.article,
-        "ref": sg.ref, "approved_by": sg.approved_by, "approved": _date(sg.approved),
-        "tia": {"ref": sg.tia.ref, "date": _date(sg.tia.date)} if sg.tia else None,
-    }
+    """Every field of the model's `Safeguard`, by its dataclass fields (one definition:
+    a field added to the model is stored without a change here)."""
+    out: dict[str, Any] = {}
+    for f in dataclasses.fields(Safeguard):
+        value = getattr(sg, f.name)
+        if isinstance(value, dt.date):
+            value = value.isoformat()
+        elif isinstance(value, frozenset):
+            value = sorted(value)
+        elif isinstance(value, Tia):
+            value = {"ref": value.ref, "date": _date(value.date)}
+        out[f.name] = value
+    return out
+
+
+_SG_DATES = frozenset({"signed", "expires", "approved"})
 
 
 def _safeguard(d: dict[str, Any]) -> Safeguard:
-    tia = d.get("tia")
-    return Safeguard(
-        type=d["type"], instrument=d.get("instrument"), module=d.get("module"),
-        signed=_undate(d.get("signed")), expires=_undate(d.get("expires")),
-        article=d.get("article"), ref=d.get("ref"), approved_by=d.get("approved_by"),
-        approved=_undate(d.get("approved")),
-        tia=Tia(tia["ref"], _undate(tia.get("date"))) if tia else None,
-    )
+    names = {f.name for f in dataclasses.fields(Safeguard)}
+    kwargs: dict[str, Any] = {}
+    for key, raw in d.items():
+        if key not in names:
+            continue  # a field a later version stored: ignored by this one
+        value: Any = raw
+        if key in _SG_DATES:
+            value = _undate(raw)
+        elif key == "tia":
+            value = Tia(raw["ref"], _undate(raw.get("date"))) if raw else None
+        elif isinstance(raw, list):
+            value = frozenset(raw)
+        kwargs[key] = value
+    return Safeguard(**kwargs)
 
 
 def _flow_row(run_id: int, seq: int, f: Flow) -> dict[str, Any]:

@@ -76,7 +76,14 @@ def load_plan(path: Path, ctx: PlanContext) -> Inventory:
     paused = gc.isenabled()
     gc.disable()
     try:
-        return read_plan(_parse(raw, where), ctx, where)
+        doc = _parse(raw, where)
+        try:
+            return read_plan(doc, ctx, where)
+        except (TypeError, AttributeError, KeyError, IndexError, ValueError) as exc:
+            # a plan is an untrusted document of loose shape: a section of the wrong type
+            # anywhere (a number where Terraform writes a list) is an input error
+            raise InputError(where, None, f"unexpected structure ({type(exc).__name__}: "
+                             f"{exc}); expected `terraform show -json` output") from None
     finally:
         if paused:
             gc.enable()
@@ -162,13 +169,21 @@ def _check_document(doc: Any, source: str) -> dict[str, Any]:
                      "missing: expected a plan (`planned_values`) or a state (`values`)")
 
 
-def _walk(module: dict[str, Any], prefix: str) -> Iterator[tuple[str, dict[str, Any]]]:
+def _walk(
+    module: dict[str, Any], prefix: str, source: str = "<plan>", key: str = "root_module"
+) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Every resource of a module tree; a section of the wrong shape is an input error
+    naming its key, never a crash."""
+    for name in ("resources", "child_modules"):
+        if not isinstance(module.get(name) or [], list):
+            raise InputError(source, f"{key}.{name}", "must be a list")
     for res in module.get("resources") or ():
         yield prefix, res
-    for child in module.get("child_modules") or ():
+    for i, child in enumerate(module.get("child_modules") or ()):
         if isinstance(child, dict):
             addr = child.get("address")
-            yield from _walk(child, f"{addr}." if isinstance(addr, str) else prefix)
+            yield from _walk(child, f"{addr}." if isinstance(addr, str) else prefix, source,
+                             f"{key}.child_modules[{i}]")
 
 
 class _Reader:
@@ -187,11 +202,13 @@ class _Reader:
     # ------------------------------------------------------------------ walk
     def read(self, root: dict[str, Any]) -> Inventory:
         changes: dict[str, dict[str, Any]] = {}
+        if not isinstance(self.doc.get("resource_changes") or [], list):
+            raise InputError(self.source, "resource_changes", "must be a list")
         for rc in self.doc.get("resource_changes") or ():
             if isinstance(rc, dict) and isinstance(rc.get("address"), str):
                 changes[rc["address"]] = rc
         seen: set[str] = set()
-        for prefix, res in _walk(root, ""):
+        for prefix, res in _walk(root, "", self.source):
             if not isinstance(res, dict) or res.get("mode") != "managed":
                 continue
             address = res.get("address")

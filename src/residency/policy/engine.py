@@ -30,12 +30,13 @@ from residency.model import (
     ResolvedLocation,
     Role,
     Safeguard,
+    Severity,
     System,
     Transfer,
 )
 from residency.policy.pack import PolicyPack
 from residency.policy.rules import RULES
-from residency.policy.schema import Instrument
+from residency.policy.schema import DerogationGround, Instrument, Regime
 
 NO_BASIS = Basis("none")
 # Placeholders in cached verdict messages, filled per flow when findings are stamped.
@@ -50,12 +51,18 @@ class _SafeguardVerdict:
     """What one flow's safeguards give for one regime (computed once, used per country)."""
 
     art46: list[tuple[Safeguard, Instrument]] = field(default_factory=list)
-    derogations: list[tuple[Safeguard, Instrument]] = field(default_factory=list)
+    derogations: list[tuple[Safeguard, Instrument, DerogationGround]] = field(
+        default_factory=list)
     problems: list[tuple[str, str, str | None]] = field(default_factory=list)  # rule, msg, instr
+    stale: list[tuple[str, str | None]] = field(default_factory=list)  # msg, instrument
+    """Entries that were valid once (expired contract, instrument past its end): an error
+    when nothing else covers the transfer, a hygiene warning beside a valid basis."""
     not_applicable: list[str] = field(default_factory=list)
 
 
-_Spec = tuple[str, str, tuple[str, ...], str | None]  # rule, message body, countries, instrument
+# rule, message body, countries, instrument, severity (None: the rule's own)
+_Spec = tuple[str, str, tuple[str, ...], str | None, Severity | None]
+_STALE = "stale"  # marks a validity problem of an entry that was once valid
 
 
 @dataclass(frozen=True, slots=True)
@@ -277,7 +284,8 @@ class Engine:
                 dst_party = parties[dst.party]
                 same_group = src_party.group is not None and src_party.group == dst_party.group
                 key = (regime, third, src.party == dst.party, same_group, quals[dst.party],
-                       src.role, dst.role, shape, flow.recurring, onward, hr)
+                       src.role, dst.role, shape, flow.recurring, onward, hr,
+                       src_party.public_authority)
                 verdict = verdicts.get(key)
                 if verdict is None:
                     verdict = verdicts[key] = self._verdict(
@@ -312,12 +320,14 @@ class Engine:
             return _Verdict(
                 tuple((c, Basis("same_entity")) for c in third),
                 [("RES-I002", f"stays within {IMPORTER} but reaches "
-                  f"{', '.join(third)}", third, None)],
+                  f"{', '.join(third)}", third, None, None)],
                 same_entity=True,
             )
-        verdict = self._safeguards(regime, safeguards, src_role, dst_role, src_party, dst_party)
+        verdict = self._safeguards(regime, safeguards, src_role, dst_role, src_party, dst_party,
+                                   recurring)
         out: list[_Spec] = [
-            (rule_id, msg, third, instrument) for rule_id, msg, instrument in verdict.problems
+            (rule_id, msg, third, instrument, None)
+            for rule_id, msg, instrument in verdict.problems
         ]
         bases: list[tuple[str, Basis]] = []
         out_of_scope: list[tuple[str, str]] = []
@@ -335,11 +345,11 @@ class Engine:
             if verdict.art46:
                 sg, ins = verdict.art46[0]
                 bases.append((country, Basis("safeguard", sg.label(), ins.source, ins.name)))
-                if any(i.requires_tia for _, i in verdict.art46):
+                if any(i.needs_tia(s.module, s.combines_eu_data) for s, i in verdict.art46):
                     tia_needed.append(country)
                 continue
             if verdict.derogations:
-                sg, ins = verdict.derogations[0]
+                sg, ins, _ = verdict.derogations[0]
                 bases.append((country, Basis("derogation", sg.label(), ins.source, ins.name)))
                 derogated.append(country)
                 continue
@@ -351,12 +361,11 @@ class Engine:
                 if scope_miss:
                     scope_notes.append(f"{IMPORTER} is outside the scope of {scope_miss}"
                                        f"{self._hr_note(scope_miss, hr)}")
+        _stale(verdict, third, not missing and not out_of_scope, out)
         if tia_needed:
             self._check_tia(regime, verdict, safeguards, tuple(tia_needed), out)
         if derogated and recurring:
-            label = verdict.derogations[0][0].label()
-            out.append(("RES-T004", f"recurring transfer to {', '.join(derogated)} relies on "
-                        f"{label}", tuple(derogated), label))
+            _occasional_only(verdict, tuple(derogated), out)
         unusable = ""
         if verdict.not_applicable:
             unusable = (f"; present but not usable under {regime}: "
@@ -366,14 +375,14 @@ class Engine:
             scope = f" ({self.pack.scopes[dec.scope].description})" if dec else ""
             out.append(("RES-T002", f"{IMPORTER} in {country} is outside the scope of "
                         f"{decision}{scope}{self._hr_note(decision, hr)}; no safeguard or "
-                        f"derogation applies{unusable}", (country,), decision))
+                        f"derogation applies{unusable}", (country,), decision, None))
         if missing:
             rule_id = "RES-T003" if onward else "RES-T001"
             what = "onward transfer" if onward else "transfer"
             notes = "".join(f"; {n}" for n in scope_notes)
             out.append((rule_id, f"{what} to {IMPORTER} in {', '.join(missing)} has no "
                         f"adequacy decision, valid safeguard or derogation{notes}{unusable}",
-                        tuple(missing), None))
+                        tuple(missing), None, None))
         return _Verdict(tuple(bases), out)
 
     def _hr_note(self, decision_id: str, hr: bool) -> str:
@@ -413,23 +422,27 @@ class Engine:
         out: list[_Spec],
     ) -> None:
         """One assessment covers the transfer, whichever safeguard entry records it (a UK
-        Addendum rides on the SCCs and their TIA)."""
+        Addendum rides on the SCCs and their TIA). The review period is the pack's default
+        (`tia_review_days`), not a statutory limit, and the message says so."""
         review = self.pack.regimes[regime].tia_review_days
-        for sg in safeguards:
-            tia = sg.tia
-            if tia is not None and tia.date is not None:
-                age = (self.opt.as_of - tia.date).days
-                if 0 <= age <= review:
-                    return
-        dated = [sg.tia for sg in safeguards if sg.tia and sg.tia.date]
-        if dated:
-            newest = max(t.date for t in dated if t.date)
-            why = f"TIA {TIA_REF} dated {newest} is older than {review} days"
+        day = self.opt.as_of
+        dated = [sg.tia.date for sg in safeguards if sg.tia is not None and sg.tia.date]
+        if any(0 <= (day - d).days <= review for d in dated):
+            return
+        past = [d for d in dated if d <= day]
+        if past:
+            why = (f"TIA {TIA_REF} dated {max(past)} is older than {review} days (the pack's "
+                   f"default review period, {regime}.tia_review_days; not a statutory limit)")
+        elif dated:
+            why = (f"the only dated TIA ({TIA_REF}, {min(dated)}) postdates the evaluation date "
+                   f"{day}: no assessment existed then")
         else:
             why = "no dated TIA is recorded"
-        label = verdict.art46[0][0].label()
+        label = next((sg.label() for sg, ins in verdict.art46
+                      if ins.needs_tia(sg.module, sg.combines_eu_data)),
+                     verdict.art46[0][0].label())
         out.append(("RES-T007", f"transfer to {', '.join(countries)} relies on {label} but "
-                    f"{why}", countries, label))
+                    f"{why}", countries, label, None))
 
     # ------------------------------------------------------------------ safeguards
     def _safeguards(
@@ -440,29 +453,24 @@ class Engine:
         dst_role: Role,
         src_party: Party,
         dst_party: Party,
+        recurring: bool = True,
     ) -> _SafeguardVerdict:
         same_group = src_party.group is not None and src_party.group == dst_party.group
-        key = (regime, _shape(safeguards), src_role, dst_role, same_group)
+        key = (regime, _shape(safeguards), src_role, dst_role, same_group,
+               src_party.public_authority, recurring)
         hit = self._sg_cache.get(key)
         if hit is not None:
             return hit
         verdict = _SafeguardVerdict()
-        types_present = {s.type for s in safeguards}
+        ctx = _Context(src_role, dst_role, same_group, src_party.public_authority, recurring,
+                       frozenset(s.instrument for s in safeguards if s.instrument))
         for sg in safeguards:
-            self._one_safeguard(sg, regime, src_role, dst_role, same_group, types_present,
-                                verdict)
+            self._one_safeguard(sg, regime, ctx, verdict)
         self._sg_cache[key] = verdict
         return verdict
 
     def _one_safeguard(
-        self,
-        sg: Safeguard,
-        regime: str,
-        exporter_role: Role,
-        importer_role: Role,
-        same_group: bool,
-        types_present: set[str],
-        verdict: _SafeguardVerdict,
+        self, sg: Safeguard, regime: str, ctx: _Context, verdict: _SafeguardVerdict
     ) -> None:
         day = self.opt.as_of
         label = sg.label()
@@ -501,78 +509,122 @@ class Engine:
         if ins.id in self.opt.assume_invalid:
             verdict.problems.append(("RES-T005", f"{label}: assumed invalid (what-if)", ins.id))
             return
-        problem = self._validity(sg, ins, day, exporter_role, importer_role, same_group,
-                                 types_present)
-        if problem:
-            verdict.problems.append(("RES-T005", f"{label}: {problem}", ins.id))
+        if sg.type == "bcr" and self._bcr_elsewhere(sg, regime):
+            verdict.not_applicable.append(f"{label} (approved by {sg.approved_by}, not an "
+                                          f"authority of {regime})")
             return
-        if sg.type == "scc" and sg.module is not None:
-            roles = ins.modules.get(sg.module)
-            actual = (exporter_role.value, importer_role.value)
-            if roles is not None and tuple(roles) != actual:
-                fitting = [m for m, r in ins.modules.items() if tuple(r) == actual]
-                verdict.problems.append(
-                    ("RES-T006", f"{label} is for {roles[0]}→{roles[1]} but the roles are "
-                     f"{actual[0]}→{actual[1]}"
-                     + (f" (use module {fitting[0]})" if fitting else ""), ins.id)
-                )
+        problem = self._validity(sg, ins, day, ctx, self.pack.regimes[regime])
+        if problem is not None:
+            text, kind = problem
+            if kind == _STALE:
+                verdict.stale.append((f"{label}: {text}", ins.id))
+            else:
+                verdict.problems.append(("RES-T005", f"{label}: {text}", ins.id))
+            return
+        if sg.type == "scc":
+            self._role_fit(sg, ins, regime, ctx, label, verdict)
         if sg.type == "derogation":
-            verdict.derogations.append((sg, ins))
+            ground = ins.ground(sg.article or "")
+            if ground is not None:  # always: _validity reports an unknown ground
+                verdict.derogations.append((sg, ins, ground))
         else:
             verdict.art46.append((sg, ins))
+
+    def _role_fit(
+        self,
+        sg: Safeguard,
+        ins: Instrument,
+        regime: str,
+        ctx: _Context,
+        label: str,
+        verdict: _SafeguardVerdict,
+    ) -> None:
+        """RES-T006: the module (2021/914) or the single set (2001/497, 2004/915: C2C;
+        2010/87: C2P) is for other roles than the parties have."""
+        actual = (ctx.exporter.value, ctx.importer.value)
+        roles: tuple[str, str] | None = None
+        if ins.roles is not None:
+            roles = (ins.roles[0], ins.roles[1])
+        elif sg.module is not None and sg.module in ins.modules:
+            first, second = ins.modules[sg.module]
+            roles = (first, second)
+        if roles is None or roles == actual:
+            return
+        fitting = [m for m, r in ins.modules.items() if tuple(r) == actual]
+        if fitting:
+            hint = f" (use module {fitting[0]})"
+        else:
+            current = self._fitting_module(regime, actual)
+            hint = f" (use {current})" if current else ""
+        verdict.problems.append(
+            ("RES-T006", f"{label} is for {roles[0]}→{roles[1]} but the roles are "
+             f"{actual[0]}→{actual[1]}{hint}", ins.id)
+        )
+
+    def _fitting_module(self, regime: str, actual: tuple[str, str]) -> str | None:
+        day = self.opt.as_of
+        for ins in self.pack.instruments_of("scc", regime):
+            if ins.status != "in_force" or (ins.valid_from and day < ins.valid_from):
+                continue
+            for m, r in sorted(ins.modules.items()):
+                if tuple(r) == actual:
+                    return f"SCC {ins.id} module {m}"
+        return None
+
+    def _bcr_elsewhere(self, sg: Safeguard, regime: str) -> bool:
+        """BCRs approved by another regime's authority are not broken, just not this
+        regime's tool (an Irish DPC approval does not serve UK exports)."""
+        if not sg.approved_by or not self.pack.regimes[regime].authorities:
+            return False
+        here = self.pack.regimes[regime].authority(sg.approved_by)
+        return here is None and bool(self.pack.authority_regimes(sg.approved_by))
 
     @staticmethod
     def _validity(
         sg: Safeguard,
         ins: Instrument,
         day: dt.date,
-        exporter_role: Role,
-        importer_role: Role,
-        same_group: bool,
-        types_present: set[str],
-    ) -> str | None:
-        """Why this safeguard cannot be relied on today, or None."""
-        del exporter_role, importer_role  # roles matter for module fit (RES-T006), not validity
+        ctx: _Context,
+        regime: Regime,
+    ) -> tuple[str, str] | None:
+        """Why this safeguard cannot be relied on today, and whether it is stale (valid
+        once: an expired contract, an instrument past its end) or invalid; None if fine."""
         if not ins.transfer_tool:
-            return f"{ins.name} is not a transfer tool"
+            return f"{ins.name} is not a transfer tool", "invalid"
         if ins.status != "in_force" and ins.valid_until is None:
-            return f"{ins.name} is {ins.status}"
+            return f"{ins.name} is {ins.status}", _STALE
         if ins.valid_from and day < ins.valid_from:
-            return f"{ins.name} applies only from {ins.valid_from}"
-        if ins.valid_until and day > ins.valid_until:
-            return f"{ins.name} could be relied on only until {ins.valid_until}"
-        if sg.expires and day > sg.expires:
-            return f"expired on {sg.expires}"
+            return f"{ins.name} applies only from {ins.valid_from}", "invalid"
         if sg.type in ("scc", "idta", "uk_addendum"):
             if sg.signed is None:
-                return "no `signed` date recorded"
+                return "no `signed` date recorded", "invalid"
             if sg.signed > day:
-                return f"signed {sg.signed}, after the evaluation date"
+                return f"signed {sg.signed}, after the evaluation date", "invalid"
             if ins.signed_until and sg.signed > ins.signed_until:
-                return f"signed {sg.signed}, after the last date contracts could be concluded " \
-                       f"under it ({ins.signed_until})"
+                return (f"signed {sg.signed}, but only contracts concluded on or before "
+                        f"{ins.signed_until} could rely on {ins.id}"), "invalid"
             if ins.valid_from and sg.signed < ins.valid_from and ins.type != "scc":
-                return f"signed {sg.signed}, before the instrument applied ({ins.valid_from})"
-        if sg.type == "scc":
+                return (f"signed {sg.signed}, before the instrument applied "
+                        f"({ins.valid_from})"), "invalid"
+        if ins.valid_until and day > ins.valid_until:
+            return f"{ins.name} could be relied on only until {ins.valid_until}", _STALE
+        if sg.expires and day > sg.expires:
+            return f"expired on {sg.expires}", _STALE
+        if sg.type == "scc" and ins.modules:
             if sg.module is None:
-                return "no SCC `module` given (1 C2C, 2 C2P, 3 P2P, 4 P2C)"
-            if ins.modules and sg.module not in ins.modules:
-                return f"module {sg.module} does not exist in {ins.id}"
-        if sg.type == "uk_addendum" and "scc" not in types_present:
-            return "the UK Addendum only works together with the EU SCCs (2021/914) on the flow"
+                return "no SCC `module` given (1 C2C, 2 C2P, 3 P2P, 4 P2C)", "invalid"
+            if sg.module not in ins.modules:
+                return f"module {sg.module} does not exist in {ins.id}", "invalid"
+        if ins.attaches_to and not set(ins.attaches_to) & ctx.instruments:
+            return (f"{ins.name} only works together with SCC "
+                    f"{' or '.join(ins.attaches_to)} on the same flow, and the flow has none"), \
+                "invalid"
         if sg.type == "bcr":
-            if not same_group:
-                return "BCRs cover only transfers inside the approved group (set `group` on " \
-                       "both parties)"
-            if sg.approved is None or sg.approved > day:
-                return "no approval date on or before the evaluation date"
+            return _bcr_problem(sg, day, ctx, regime)
         if sg.type == "derogation":
-            art = (sg.article or "").replace(" ", "")
-            if not art:
-                return "no `article` given (e.g. 49(1)(a))"
-            if ins.articles and art not in {a.replace(" ", "") for a in ins.articles}:
-                return f"{sg.article} is not a derogation under {ins.name}"
+            return _derogation_problem(sg, ins, ctx)
         return None
+
 
     # ------------------------------------------------------------------ residency
     def _residency(
@@ -688,11 +740,99 @@ class Engine:
         )
 
 
+def _stale(verdict: _SafeguardVerdict, third: tuple[str, ...], covered: bool,
+           out: list[_Spec]) -> None:
+    """A stale entry (valid once) is RES-T005 when the transfer has no other basis, and
+    RES-T008 (a record-hygiene warning) when another basis covers every destination."""
+    for msg, instrument in verdict.stale:
+        if covered:
+            out.append(("RES-T008", f"{msg}; the transfer relies on another basis, so this "
+                        "stale entry only needs removing from the map", third,
+                        instrument, None))
+        else:
+            out.append(("RES-T005", msg, third, instrument, None))
+
+
+def _occasional_only(verdict: _SafeguardVerdict, derogated: tuple[str, ...],
+                     out: list[_Spec]) -> None:
+    """RES-T004: a recurring flow on a ground the law keeps for occasional transfers
+    (GDPR recital 111: Art. 49(1)(b), (c), (e)); grounds without that limit pass."""
+    sg, _, ground = verdict.derogations[0]
+    if ground.recurring == "warning":
+        label = sg.label()
+        out.append(("RES-T004", f"recurring transfer to {', '.join(derogated)} relies on "
+                    f"{label}, a ground for occasional transfers only", derogated, label,
+                    None))
+
+
+@dataclass(frozen=True, slots=True)
+class _Context:
+    """What of the flow, beyond the safeguard itself, decides whether it holds."""
+
+    exporter: Role
+    importer: Role
+    same_group: bool
+    public_authority: bool  # the exporter acts as a public authority (Art. 49(3))
+    recurring: bool
+    instruments: frozenset[str]  # instrument ids of every safeguard on the flow
+
+
+def _bcr_problem(
+    sg: Safeguard, day: dt.date, ctx: _Context, regime: Regime
+) -> tuple[str, str] | None:
+    """BCRs hold inside the approved group, approved by an authority of the regime (Art.
+    47(1)); the ICO's approvals stopped counting for the EU at the end of 2020."""
+    if not ctx.same_group:
+        return ("BCRs cover only transfers inside the approved group (set `group` on both "
+                "parties)"), "invalid"
+    if sg.approved is None or sg.approved > day:
+        return "no approval date on or before the evaluation date", "invalid"
+    if not regime.authorities:
+        return None  # a pack without an authority list cannot check who approved
+    if not sg.approved_by:
+        return (f"no `approved_by` recorded: BCRs count for {regime.name} only when approved "
+                "by one of its supervisory authorities"), "invalid"
+    authority = regime.authority(sg.approved_by)
+    if authority is None:
+        return (f"approved by {sg.approved_by!r}, which is not a supervisory authority of "
+                f"{regime.name} known to the pack (regimes.yaml authorities)"), "invalid"
+    if authority.until is not None and day > authority.until:
+        return (f"approved by {authority.name}, whose approvals count for {regime.name} only "
+                f"until {authority.until}"), _STALE
+    return None
+
+
+def _derogation_problem(
+    sg: Safeguard, ins: Instrument, ctx: _Context
+) -> tuple[str, str] | None:
+    """Each ground has its own conditions: some are closed to public authorities (Art.
+    49(3)), the residual ground needs a non-repetitive transfer and declared conditions."""
+    if not (sg.article or "").strip():
+        return f"no `article` given (e.g. {ins.articles[0] if ins.articles else '49(1)(a)'})", \
+            "invalid"
+    ground = ins.ground(sg.article or "")
+    if ground is None:
+        return (f"{sg.article} is not a derogation under {ins.name} (grounds: "
+                f"{', '.join(ins.articles)})"), "invalid"
+    if ctx.public_authority and not ground.public_authorities:
+        return (f"{ground.name} is not available to public authorities exercising their public "
+                f"powers ({ins.name}; GDPR Art. 49(3))"), "invalid"
+    if ctx.recurring and ground.recurring == "error":
+        return (f"{ground.name} is only for transfers that are not repetitive, and this flow "
+                "is recurring (set `recurring: false` only for a one-off transfer)"), "invalid"
+    missing = [c for c in ground.conditions if c not in sg.conditions]
+    if missing:
+        return (f"{ground.name} holds only with {', '.join(missing)} declared under "
+                "`conditions`"), "invalid"
+    return None
+
+
 def _shape(safeguards: tuple[Safeguard, ...]) -> tuple[object, ...]:
     """What of a flow's safeguards the verdict depends on (not the TIA's reference)."""
     return tuple(
         (sg.type, sg.instrument, sg.module, sg.signed, sg.expires, sg.article, sg.ref,
-         sg.approved_by, sg.approved, sg.tia is not None, sg.tia.date if sg.tia else None)
+         sg.approved_by, sg.approved, sg.tia is not None, sg.tia.date if sg.tia else None,
+         sg.conditions, sg.combines_eu_data)
         for sg in safeguards
     )
 
@@ -702,19 +842,21 @@ def _stamp(
 ) -> None:
     """The findings of a transfer shape's verdict, written for one flow."""
     prefix = f"{flow.id} ({regime}): "
-    for rule_id, body, countries, instrument in verdict.findings:
+    for rule_id, body, countries, instrument, severity in verdict.findings:
         r = RULES[rule_id]
         text = prefix + body.replace(IMPORTER, importer.name)
         if TIA_REF in text:
-            text = text.replace(TIA_REF, _first_tia_ref(flow.safeguards))
+            text = text.replace(TIA_REF, _newest_tia_ref(flow.safeguards))
         findings.append(
-            Finding(rule_id, r.severity, text, flow.id, "flow", regime,
+            Finding(rule_id, severity or r.severity, text, flow.id, "flow", regime,
                     countries, instrument, r.remediation)
         )
 
 
-def _first_tia_ref(safeguards: tuple[Safeguard, ...]) -> str:
-    return next((sg.tia.ref for sg in safeguards if sg.tia and sg.tia.date), "?")
+def _newest_tia_ref(safeguards: tuple[Safeguard, ...]) -> str:
+    """The reference of the newest dated TIA (the one the message's date is from)."""
+    dated = [sg.tia for sg in safeguards if sg.tia and sg.tia.date]
+    return max(dated, key=lambda t: t.date or dt.date.min).ref if dated else "?"
 
 
 def _classified_safeguards(

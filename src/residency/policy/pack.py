@@ -232,6 +232,7 @@ class PolicyPack:
         names = set(self.vocabulary.qualifications)
         for scope in self.scopes.values():
             names.update(scope.requires_any)
+            names.update(scope.requires_all)
             if scope.hr_data is not None:
                 names.update(scope.hr_data.requires_any)
         for prov in self.providers.values():
@@ -276,6 +277,9 @@ class PolicyPack:
             seen_i.add((ins.id, ins.regime))
             if ins.regime not in self.regimes:
                 raise PolicyError(path, f"{key}.regime", f"unknown regime {ins.regime}")
+            for other in ins.attaches_to:
+                if not any(i.id == other for i in self.instruments):
+                    raise PolicyError(path, f"{key}.attaches_to", f"no instrument {other!r}")
         for pid, prov in self.providers.items():
             if prov.party.country not in known:
                 raise PolicyError(
@@ -391,7 +395,8 @@ class PolicyPack:
             needs = scope.requires_any
             if hr_data and scope.hr_data is not None:
                 needs = scope.hr_data.requires_any
-            if not needs or set(needs) & (importer.certifications | importer.subject_to):
+            held = importer.certifications | importer.subject_to
+            if (not needs or set(needs) & held) and held.issuperset(scope.requires_all):
                 return AdequacyOutcome(dec, None)
             out_of_scope = dec
         return AdequacyOutcome(None, out_of_scope)
@@ -408,6 +413,15 @@ class PolicyPack:
 
     def find_instrument(self, ident: str) -> list[Instrument]:
         return [i for i in self.instruments if i.id == ident]
+
+    @cached_property
+    def derogation_conditions(self) -> frozenset[str]:
+        """Every condition a derogation ground asks the map to declare."""
+        return frozenset(c for i in self.instruments for g in i.grounds for c in g.conditions)
+
+    def authority_regimes(self, name: str) -> list[str]:
+        """The regimes for which `name` is a supervisory authority (any period)."""
+        return [rid for rid, reg in self.regimes.items() if reg.authority(name) is not None]
 
 
 def _region_table(table: RegionsFile, path: Path) -> RegionTable:

@@ -121,6 +121,18 @@ RULES: dict[str, Rule] = {
             _EDPB_0120,
         ),
         Rule(
+            "RES-T008",
+            "Stale safeguard beside a valid basis",
+            Severity.WARNING,
+            "GDPR Art. 5(2), Art. 46 (record hygiene)",
+            "A safeguard that was valid once (an old SCC set past its transition, an expired "
+            "contract) is still listed for a transfer that another basis covers in every "
+            "destination: not an unlawful transfer, but a record that misstates what the "
+            "transfer relies on.",
+            "Remove the stale entry from the map (or replace it with the current instrument).",
+            _GDPR,
+        ),
+        Rule(
             "RES-L001",
             "Location cannot be resolved to countries",
             Severity.ERROR,

@@ -70,15 +70,39 @@ class CountryGroupsFile(_Strict):
     groups: dict[str, CountryGroup]
 
 
+class Authority(_Strict):
+    """A supervisory authority whose approvals (BCRs, Art. 47) count for a regime.
+    `until`: the last day its approvals had effect for the regime (the ICO for the EU
+    GDPR: the end of the Brexit transition period)."""
+
+    id: str
+    name: str
+    country: str
+    aliases: list[str] = []
+    until: BoundedDate | None = None
+    note: str = ""
+    verified: bool = True
+    source: Url
+
+    def names(self) -> frozenset[str]:
+        return frozenset(n.casefold() for n in (self.id, self.name, *self.aliases))
+
+
 class Regime(_Strict):
     name: str
     instrument: str
     applies_in: list[str]
     free_flow_area: list[str]
     tia_review_days: int = Field(default=365, gt=0)
+    """A pack default for re-checking a TIA, not a statutory limit (messages say so)."""
     adequacy_review_years: int = 4
+    authorities: list[Authority] = []
     source: Url
     note: str = ""
+
+    def authority(self, name: str) -> Authority | None:
+        key = name.strip().casefold()
+        return next((a for a in self.authorities if key in a.names()), None)
 
 
 class RegimesFile(_Strict):
@@ -96,8 +120,13 @@ class HrCondition(_Strict):
 
 
 class Scope(_Strict):
+    """Who a decision covers: an importer must hold every `requires_all` qualification and,
+    when `requires_any` is not empty, at least one of those (UK Extension: participation in
+    the EU-US DPF *and* the UK Extension)."""
+
     description: str
     requires_any: list[str] = []
+    requires_all: list[str] = []
     excludes: str = ""
     hr_data: HrCondition | None = None
 
@@ -159,6 +188,33 @@ SAFEGUARD_TYPES: frozenset[str] = frozenset(get_args(InstrumentType))
 """The `type` a safeguard in a map may have: the instrument types the pack can describe."""
 
 
+TiaNeed = Literal["required", "if_combined_eu_data"]
+
+
+class DerogationGround(_Strict):
+    """One derogation ground with its own conditions (GDPR Art. 49(1)(a)-(g) and the
+    second subparagraph; UK GDPR Art. 49; FADP Art. 17)."""
+
+    article: str
+    name: str
+    recurring: Literal["allowed", "warning", "error"] = "allowed"
+    """What a recurring flow on this ground is: fine, a RES-T004 warning (occasional use
+    only, recital 111) or not a basis at all (RES-T005: the residual ground is for
+    transfers that are not repetitive)."""
+    public_authorities: bool = True
+    """False: not available to public authorities exercising public powers (Art. 49(3))."""
+    conditions: list[str] = []
+    """What the exporter must declare met (safeguard `conditions`) for the ground to hold."""
+    note: str = ""
+
+    def key(self) -> str:
+        return _article_key(self.article)
+
+
+def _article_key(article: str) -> str:
+    return article.replace(" ", "").casefold()
+
+
 class Instrument(_Strict):
     id: str
     type: InstrumentType
@@ -168,14 +224,50 @@ class Instrument(_Strict):
     valid_from: BoundedDate | None = None
     valid_until: BoundedDate | None = None
     signed_until: BoundedDate | None = None
+    """The last day a contract could be concluded under it (inclusive)."""
     transfer_tool: bool = True
     requires_tia: bool = False
     modules: dict[int, tuple[RoleName, RoleName]] = {}
-    articles: list[str] = []
+    roles: tuple[RoleName, RoleName] | None = None
+    """A single-set instrument (the pre-2021 SCC decisions): its one exporter → importer role
+    pair; no `module` is needed."""
+    module_tia: dict[int, TiaNeed] = {}
+    """Per module, where it differs from `requires_tia` (2021/914 Module 4: Clause 14 only if
+    the EU processor combines the controller's data with data collected in the EU)."""
+    attaches_to: list[str] = []
+    """Instrument ids this one only works together with, on the same flow (the UK Addendum
+    rides on SCC 2021/914)."""
+    grounds: list[DerogationGround] = []
     status: Literal["in_force", "repealed", "expired"] = "in_force"
     note: str = ""
     verified: bool = True
     source: Url
+
+    @property
+    def articles(self) -> list[str]:
+        return [g.article for g in self.grounds]
+
+    def ground(self, article: str) -> DerogationGround | None:
+        key = _article_key(article)
+        return next((g for g in self.grounds if g.key() == key), None)
+
+    def needs_tia(self, module: int | None, combines_eu_data: bool) -> bool:
+        need = self.module_tia.get(module) if module is not None else None
+        if need is None:
+            return self.requires_tia
+        return need == "required" or combines_eu_data
+
+    @model_validator(mode="after")
+    def _shape(self) -> Instrument:
+        if self.modules and self.roles is not None:
+            raise ValueError("give `modules` (a modular instrument) or `roles` (a single set), "
+                             "not both")
+        unknown = sorted(set(self.module_tia) - set(self.modules))
+        if unknown:
+            raise ValueError(f"module_tia names modules not in `modules`: {unknown}")
+        if self.grounds and self.type != "derogation":
+            raise ValueError("only a derogation instrument has `grounds`")
+        return self
 
 
 class InstrumentsFile(_Strict):
