@@ -115,6 +115,13 @@ def eval_options(func: F) -> F:
     """Options every evaluating command shares (check, scan, gate)."""
     from residency.formats import FORMATS
 
+    func = click.option(
+        "--sarif-root", type=click.Path(path_type=Path, file_okay=False), default=None,
+        expose_value=False,
+        callback=lambda _c, _p, v: os.environ.__setitem__("RESIDENCY_SARIF_ROOT", str(v))
+        if v else None,
+        help="Repository root that SARIF file paths are relative to (default: "
+        "$RESIDENCY_SARIF_ROOT, else the git work tree).")(func)
     func = click.option("--fail-on", type=click.Choice(FAIL_ON), default="error",
                         show_default=True, help="Lowest severity that makes the exit code 1.")(func)
     func = click.option("--output", "-o", type=click.Path(path_type=Path, dir_okay=False),

@@ -20,6 +20,7 @@ from residency.redact import install_logging_filter, one_line, redact
 # name -> "module:attribute"; keeps start-up lean (the gate runs on every CI push)
 COMMANDS: dict[str, str] = {
     "check": "residency.cli.check:check",
+    "check-files": "residency.cli.config:check_files",
     "demo": "residency.cli.demo:demo",
     "diff": "residency.cli.history:diff",
     "evaluate": "residency.cli.history:evaluate",

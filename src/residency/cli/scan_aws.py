@@ -30,7 +30,7 @@ def aws_options(func: F) -> F:
                      "listing the organization."),
         click.option("--aws-role-name", default=DEFAULT_ROLE_NAME, show_default=True,
                      metavar="ROLE", help="Read-only role assumed in each member account "
-                     "(policies/iam/aws-readonly-policy.json)."),
+                     "(`residency policies iam aws`)."),
         click.option("--aws-organization/--aws-single-account", "aws_organization",
                      default=True, show_default=True,
                      help="Enter every member account listed by AWS Organizations, or only "

@@ -57,7 +57,7 @@ def build_gcp(
     except DefaultCredentialsError:
         raise CollectorError(
             "--gcp: no Google credentials found; run `gcloud auth application-default login` "
-            "or set GOOGLE_APPLICATION_CREDENTIALS (role: policies/iam/gcp-readonly-role.yaml)"
+            "or set GOOGLE_APPLICATION_CREDENTIALS (role: `residency policies iam gcp`)"
         ) from None
 
     def factory(project: str) -> Any:

@@ -1,8 +1,10 @@
 """JUnit XML for CI test reports (GitLab `artifacts:reports:junit`, Jenkins, Azure DevOps).
 
-One test case per system and per flow: it fails with one `<failure>` per error or warning
-finding, is skipped when every finding on it is waived, and passes otherwise. Findings on
-anything else (a coverage gap, a waiver) get a test case of their own.
+One test case per system and per flow: it fails when an error or warning finding is on it,
+is skipped when every finding on it is waived, and passes otherwise. Findings on anything else
+(a coverage gap, a waiver) get a test case of their own. A failing case has exactly one
+`<failure>`: JUnit allows one, and GitLab, Jenkins and Azure DevOps show only the first, so
+the worst finding is its message and every failing finding is in its text.
 """
 
 from __future__ import annotations
@@ -63,11 +65,14 @@ def _case(suite: ET.Element, kind: str, subject: str, findings: list[Finding]) -
     _bump(suite, "tests")
     failing = [f for f in findings if not f.waived and f.severity in _FAILING]
     waived = [f for f in findings if f.waived]
-    for f in failing:
-        el = ET.SubElement(case, "failure", message=f"{f.rule}: {f.message}",
-                           type=f"{f.rule}/{f.severity.value}")
-        el.text = _details(f)
     if failing:
+        failing.sort(key=lambda f: (-f.severity.rank, f.rule, f.regime or ""))
+        worst = failing[0]
+        more = f" (+{len(failing) - 1} more: {', '.join(f.rule for f in failing[1:])})" \
+            if len(failing) > 1 else ""
+        el = ET.SubElement(case, "failure", message=f"{worst.rule}: {worst.message}{more}",
+                           type=f"{worst.rule}/{worst.severity.value}")
+        el.text = "\n\n".join(_details(f) for f in failing)
         _bump(suite, "failures")
     elif waived and len(waived) == len(findings):
         ET.SubElement(case, "skipped", message="; ".join(
@@ -84,7 +89,7 @@ def _case(suite: ET.Element, kind: str, subject: str, findings: list[Finding]) -
 
 
 def _details(f: Finding) -> str:
-    lines = [f.message]
+    lines = [f"{f.rule} ({f.severity.value}): {f.message}"]
     if f.regime:
         lines.append(f"regime: {f.regime}")
     if f.countries:

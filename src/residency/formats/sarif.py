@@ -1,14 +1,32 @@
 """SARIF 2.1.0 for code-scanning dashboards (GitHub, GitLab, Azure DevOps).
 
-Every rule of the catalogue is listed once; each finding is a result pointing at the
-resource address, flow or system (a logical location) and, when the system came from a
-file (a plan or the map), at that file. Waived findings stay in the log as suppressed.
+Every rule of the catalogue is listed once. Each finding is a result with a logical location
+(the resource address, flow or system) and a physical one, as GitHub code scanning requires:
+a file relative to the repository root (`%SRCROOT%`) and a line. A planned resource points at
+the line of its `"address"` in the plan JSON (a flow: of its planned end); a declared system
+or flow at the line of its `id` in the map; a collected resource at the classification value
+its tag names, and a flow feeding it at the declared system. Anything else (a coverage gap,
+a waiver, the pack's age) points at the map, else the first plan, else `residency.yaml`, on
+line 1. Waived findings stay in the log as suppressed.
+
+The repository root is `$RESIDENCY_SARIF_ROOT`, else the nearest directory holding `.git`
+above the first artifact (or the working directory), else the working directory. A file
+outside the root is named by its file name alone: never `..`, never an absolute path.
+To find the lines this formatter reads the artifacts' text again; an unreadable one gets
+line 1, never an error.
 """
 
 from __future__ import annotations
 
+import bisect
 import json
+import os
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from residency import __version__
 from residency.formats.interface import Formatter
@@ -20,6 +38,27 @@ _LEVEL = {Severity.ERROR: "error", Severity.WARNING: "warning", Severity.INFO: "
 _KIND = {"system": "resource", "flow": "resource", "location": "resource", "scope": "namespace",
          "waiver": "object"}
 INFO_URI = "https://github.com/residency/residency"
+RULES_DOC = f"{INFO_URI}/blob/main/docs/rules.md"
+ROOT_ENV = "RESIDENCY_SARIF_ROOT"
+SRCROOT = "%SRCROOT%"
+DEFAULT_MAP = "residency.yaml"  # where a scan without a map anchors its results
+FINGERPRINT = "residencyFingerprint/v1"
+_MAX_READ = 1 << 30  # larger artifacts are not searched for lines: line 1
+
+# `"address": "..."` in a plan; in a map, the sections and their `id:` keys (YAML or JSON),
+# and under `classification` the values a collected resource's tag may name
+_ADDRESS = re.compile(r'"address"\s*:\s*("(?:[^"\\]|\\.)*")')
+_VALUE = r"""(?P<val>"(?:[^"\\\n]|\\.)*"|'(?:[^'\n]|'')*'|[^\s,}\]#'"][^,}\]#\n]*)"""
+_YAML_ID = re.compile(r"""(?:^|(?<=[\s{,]))(?P<q>["']?)id(?P=q)[ \t]*:[ \t]*""" + _VALUE)
+_YAML_KEY = re.compile(r"""^[ \t]+(?P<key>[\w.-]+|"[^"\n]*"|'[^'\n]*')[ \t]*:""")
+_JSON_SECTION = re.compile(r'"(systems|flows|parties|residency|classification)"\s*:')
+_JSON_ID = re.compile(r'"id"\s*:\s*("(?:[^"\\]|\\.)*")')
+_JSON_KEY = re.compile(r'"((?:[^"\\]|\\.)*)"\s*:')
+
+
+def rule_anchor(rule_id: str) -> str:
+    """The fragment of a rule's section in docs/rules.md (GitHub's heading slug)."""
+    return rule_id.lower()
 
 
 def _rules() -> list[dict[str, Any]]:
@@ -35,7 +74,7 @@ def _rules() -> list[dict[str, Any]]:
                 "markdown": f"**{r.title}** ({r.article})\n\n{r.rationale}\n\n"
                 f"**Fix:** {r.remediation}\n\nSource: {r.source}",
             },
-            "helpUri": f"{INFO_URI}/blob/main/docs/rules.md#{r.id.lower()}",
+            "helpUri": f"{RULES_DOC}#{rule_anchor(r.id)}",
             "defaultConfiguration": {"level": _LEVEL[r.severity]},
             "properties": {"tags": ["gdpr", "data-residency"], "article": r.article},
         }
@@ -47,16 +86,10 @@ class SarifFormatter(Formatter):
     suffix = ".sarif"
 
     def render(self, report: Report) -> str:
-        files: dict[str, str] = {}
-        for s in report.systems:
-            if s.source_file:
-                files[s.id] = s.source_file
-        for f in report.flows:
-            origin = files.get(f.target) or files.get(f.source)
-            if origin:
-                files.setdefault(f.id, origin)
+        anchors = _Anchors(report, os.environ)
         rules = _rules()
         index = {r["id"]: i for i, r in enumerate(rules)}
+        results = [_result(f, index, anchors) for f in report.findings]
         doc = {
             "$schema": SCHEMA,
             "version": "2.1.0",
@@ -71,9 +104,15 @@ class SarifFormatter(Formatter):
                             "rules": rules,
                         }
                     },
-                    "automationDetails": {"id": f"residency/{report.as_of.isoformat()}"},
-                    "results": [_result(f, index, files, report.map_source)
-                                for f in report.findings],
+                    # no automationDetails: upload-sarif fills it from its `category`
+                    # only when absent, and one fixed id would make two gates of one
+                    # repository (two Terraform roots) replace each other's alerts
+                    "originalUriBaseIds": {
+                        SRCROOT: {"uri": _folder_uri(anchors.root),
+                                  "description": {"text": "The repository root."}},
+                    },
+                    "columnKind": "unicodeCodePoints",  # O(1) per column on one-line JSON
+                    "results": results,
                     "properties": {
                         "asOf": report.as_of.isoformat(),
                         "policyPack": {"name": report.pack.name, "version": report.pack.version,
@@ -85,24 +124,31 @@ class SarifFormatter(Formatter):
         return json.dumps(doc, ensure_ascii=False, separators=(",", ":")) + "\n"
 
 
-def _result(
-    f: Finding, index: dict[str, int], files: dict[str, str], fallback: str | None
-) -> dict[str, Any]:
+def _result(f: Finding, index: dict[str, int], anchors: _Anchors) -> dict[str, Any]:
+    subject = anchors.portable(f.subject)
+    uri, line, column = anchors.locate(f)
+    region: dict[str, int] = {"startLine": line}
+    if column is not None:
+        region["startColumn"] = column
     location: dict[str, Any] = {
+        "physicalLocation": {
+            "artifactLocation": {"uri": uri, "uriBaseId": SRCROOT},
+            "region": region,
+        },
         "logicalLocations": [
-            {"fullyQualifiedName": f.subject, "kind": _KIND.get(f.subject_kind, "resource")}
-        ]
+            {"fullyQualifiedName": subject, "kind": _KIND.get(f.subject_kind, "resource")}
+        ],
     }
-    uri = files.get(f.subject) or fallback  # code-scanning UIs need a file to show
-    if uri:
-        location["physicalLocation"] = {"artifactLocation": {"uri": uri.replace("\\", "/")}}
+    # a plan given by path (several plans: `<path>:<address>`) must not make the identity
+    # depend on where the repository was checked out
+    fingerprint = f.fingerprint if subject == f.subject else replace(f, subject=subject).fingerprint
     message = f.message + (f" — {f.hint}" if f.hint else "")
     out: dict[str, Any] = {
         "ruleId": f.rule,
         "level": _LEVEL[f.severity],
         "message": {"text": message},
         "locations": [location],
-        "partialFingerprints": {"residencyFingerprint/v1": f.fingerprint},
+        "partialFingerprints": {FINGERPRINT: fingerprint},
         "properties": {"subjectKind": f.subject_kind},
     }
     if f.rule in index:
@@ -119,3 +165,217 @@ def _result(
              "justification": f.waiver_reason or "waived"}
         ]
     return out
+
+
+def _folder_uri(folder: Path) -> str:
+    uri = folder.as_uri()
+    return uri if uri.endswith("/") else uri + "/"
+
+
+def find_root(artifacts: Iterable[str], env: Mapping[str, str] | None = None) -> Path:
+    """`$RESIDENCY_SARIF_ROOT`, else the git work tree above the first artifact (or the
+    working directory), else the working directory."""
+    env = os.environ if env is None else env
+    configured = env.get(ROOT_ENV)
+    if configured:
+        return Path(configured).resolve()
+    for start in [*(Path(a).resolve().parent for a in artifacts), Path.cwd().resolve()]:
+        for folder in (start, *start.parents):
+            if (folder / ".git").exists():  # a directory, or a file in worktrees/submodules
+                return folder
+    return Path.cwd().resolve()
+
+
+def relative_uri(path: str, root: Path) -> str:
+    """`path` relative to `root` as a URI reference; a file outside it by its name alone."""
+    absolute = Path(path).resolve()
+    try:
+        rel = absolute.relative_to(root).as_posix()
+    except ValueError:
+        rel = absolute.name
+    return quote(rel or absolute.name, safe="/")
+
+
+class _Anchors:
+    """Where each finding points: the artifact (relative URI) and the line in it."""
+
+    def __init__(self, report: Report, env: Mapping[str, str]) -> None:
+        self.files = {s.id: s.source_file for s in report.systems if s.source_file}
+        self.ends = {f.id: (f.source, f.target) for f in report.flows}
+        self.map_source = report.map_source
+        # a collected resource's tag values: one of them names the map's classification value
+        self.tags = {s.id: tuple(v for _, v in s.tags) for s in report.systems
+                     if s.tags and not s.source_file}
+        artifacts = list(dict.fromkeys(
+            x for x in [report.map_source, *self.files.values()] if x))
+        self.fallback = report.map_source or (artifacts[0] if artifacts else None)
+        self.root = find_root(artifacts, env)
+        self._uris: dict[str, str] = {}
+        self._texts: dict[str, _Text | None] = {}
+        # several plans prefix their resources with `<plan path>:`; put the portable URI there
+        self._prefixes = sorted(
+            {(f"{s.source_file}:", f"{self.uri(s.source_file)}:") for s in report.systems
+             if s.source_file and s.id.startswith(f"{s.source_file}:")},
+            key=lambda p: -len(p[0]),
+        )
+
+    def uri(self, path: str) -> str:
+        out = self._uris.get(path)
+        if out is None:
+            out = self._uris[path] = relative_uri(path, self.root)
+        return out
+
+    def portable(self, subject: str) -> str:
+        for prefix, uri in self._prefixes:
+            if prefix in subject:
+                subject = subject.replace(prefix, uri)
+        return subject
+
+    def locate(self, f: Finding) -> tuple[str, int, int | None]:
+        path = self.files.get(f.subject)
+        ends = self.ends.get(f.subject) if f.subject_kind == "flow" else None
+        if ends and path is None:
+            path = self.files.get(ends[1]) or self.files.get(ends[0])
+        path = path or self.fallback
+        if path is None:
+            return DEFAULT_MAP, 1, None
+        text = self._text(path)
+        where = None
+        if text is not None:
+            if path == self.map_source:
+                where = text.declared(f.subject_kind, f.subject, ends,
+                                      self.tags.get(f.subject, ()))
+            if where is None:
+                where = text.resource(f.subject, ends, self.files, path)
+        line, column = where or (1, None)
+        return self.uri(path), line, column
+
+    def _text(self, path: str) -> _Text | None:
+        if path not in self._texts:
+            try:
+                p = Path(path)
+                data = p.read_bytes() if p.stat().st_size <= _MAX_READ else None
+            except OSError:
+                data = None
+            self._texts[path] = None if data is None else _Text(data.decode("utf-8", "replace"))
+        return self._texts[path]
+
+
+@dataclass
+class _Text:
+    """One artifact's text with the first position of each plan address and map id."""
+
+    text: str
+    _lines: list[int] = field(default_factory=list)
+    _addresses: dict[str, int] | None = None
+    _ids: dict[tuple[str, str], tuple[int, int]] | None = None
+
+    def declared(
+        self, kind: str, subject: str, ends: tuple[str, str] | None, tags: tuple[str, ...]
+    ) -> tuple[int, int | None] | None:
+        """A map's system or flow: the line of its `id`; a flow the map does not declare
+        (fed by a classification) points at the declared end; a collected resource at the
+        classification value its tag names."""
+        ids = self._map_ids()
+        keys = [("flows", subject)] if kind == "flow" else []
+        keys += [("systems", name) for name in
+                 ((subject,) if kind == "system" else (ends or ()))]
+        keys += [("classification", value) for value in tags]
+        for key in keys:
+            if (where := ids.get(key)) is not None:
+                return where
+        return None
+
+    def resource(
+        self, subject: str, ends: tuple[str, str] | None, files: dict[str, str], path: str
+    ) -> tuple[int, int | None] | None:
+        """A planned resource: the line of its address (a flow: of its end in this plan)."""
+        names = [subject] if ends is None else [e for e in (ends[1], ends[0])
+                                                if files.get(e) == path]
+        addresses = self._plan_addresses()
+        for name in names:
+            for candidate in _address_candidates(name, path):
+                if (pos := addresses.get(candidate)) is not None:
+                    return self.position(pos)
+        return None
+
+    def position(self, offset: int) -> tuple[int, int]:
+        if not self._lines:
+            self._lines = [0] + [m.end() for m in re.finditer("\n", self.text)]
+        line = bisect.bisect_right(self._lines, offset)
+        return line, offset - self._lines[line - 1] + 1
+
+    def _plan_addresses(self) -> dict[str, int]:
+        if self._addresses is None:
+            self._addresses = {}
+            for m in _ADDRESS.finditer(self.text):
+                value = _unquote(m.group(1))
+                if value:
+                    self._addresses.setdefault(value, m.start())
+        return self._addresses
+
+    def _map_ids(self) -> dict[tuple[str, str], tuple[int, int]]:
+        if self._ids is None:
+            self._ids = {}
+            if self.text.lstrip()[:1] == "{":
+                self._json_ids(self._ids)
+            else:
+                self._yaml_ids(self._ids)
+        return self._ids
+
+    def _yaml_ids(self, out: dict[tuple[str, str], tuple[int, int]]) -> None:
+        """Line by line (a regex over a million-flow map is several times slower): a line
+        starting in column 0 opens a section; `id:` keys, and `classification` keys, in it."""
+        section = ""
+        for number, line in enumerate(self.text.split("\n"), 1):
+            if line[:1] not in ("", " ", "\t", "#", "-"):
+                section = _unquote(line.split(":", 1)[0])
+            elif section == "classification":
+                if m := _YAML_KEY.match(line):
+                    key = (section, _unquote(m.group("key")))
+                    out.setdefault(key, (number, m.start("key") + 1))
+            elif "id" in line:
+                for m in _YAML_ID.finditer(line):
+                    if value := _unquote(m.group("val")):
+                        out.setdefault((section, value), (number, m.start() + 1))
+
+    def _json_ids(self, out: dict[tuple[str, str], tuple[int, int]]) -> None:
+        marks = [(m.start(), m.group(1)) for m in _JSON_SECTION.finditer(self.text)]
+        for (start, section), (end, _) in zip(marks, [*marks[1:], (len(self.text), "")],
+                                              strict=True):
+            pattern = _JSON_KEY if section == "classification" else _JSON_ID
+            for m in pattern.finditer(self.text, start, end):
+                value = _unquote(m.group(1) if pattern is _JSON_ID else f'"{m.group(1)}"')
+                if value and (section, value) not in out:
+                    out[(section, value)] = self.position(m.start())
+
+
+def _unquote(raw: str) -> str:
+    """A YAML or JSON scalar as written (plain, single- or double-quoted) → its text."""
+    raw = raw.strip()
+    if raw.startswith('"'):
+        try:
+            value = json.loads(raw)
+        except ValueError:
+            return ""
+        return value if isinstance(value, str) else ""
+    if raw.startswith("'"):
+        return raw[1:-1].replace("''", "'")
+    return raw
+
+
+def _address_candidates(name: str, path: str) -> list[str]:
+    """The address to look for: without the `<plan>:` prefix of several plans, then without
+    the `/replica/...` suffix of a derived copy, then (Terraform 0.12 states) the local
+    address of a module resource."""
+    name = name.removeprefix(f"{path}:")
+    out = [name]
+    while "/" in name:
+        name = name.rsplit("/", 1)[0]
+        out.append(name)
+    for address in list(out):
+        if address.startswith("module."):
+            local = re.sub(r"^(?:module\.[^.]+\.)+", "", address)
+            out.append(local)
+            out.append(re.sub(r"\[[^\]]*\]$", "", local))
+    return list(dict.fromkeys(out))

@@ -227,8 +227,8 @@ RULES: dict[str, Rule] = {
             "GDPR Art. 5(2) (accountability; fail closed)",
             "An account, region, project or subscription could not be read, so data there are "
             "unknown; a scan with gaps never passes.",
-            "Grant the read-only role shipped in `policies/iam/` or exclude the scope "
-            "explicitly.",
+            "Grant the read-only role printed by `residency policies iam aws|gcp|azure` or "
+            "exclude the scope explicitly.",
             "https://github.com/residency/residency#least-privilege",
         ),
         Rule(
