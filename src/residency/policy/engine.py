@@ -269,12 +269,8 @@ class Engine:
             for regime in in_order:
                 third = third_cache.get((dst.id, regime))
                 if third is None:
-                    loc = resolved[dst.id]
-                    area = self.pack.free_flow_area(regime)
-                    t = sorted((loc.countries | dst.access_from) - area)
-                    if loc.any_country:
-                        t.append(ANY_COUNTRY)
-                    third = third_cache[(dst.id, regime)] = tuple(t)
+                    third = third_cache[(dst.id, regime)] = self._destinations(
+                        regime, resolved[dst.id], dst, parties[dst.party])
                 if not third:
                     continue
                 onward = regime not in src_base
@@ -301,6 +297,24 @@ class Engine:
                 )
                 if verdict.findings:
                     _stamp(verdict, flow, regime, dst_party, findings)
+
+    def _destinations(
+        self, regime: str, loc: ResolvedLocation, dst: System, importer: Party
+    ) -> tuple[str, ...]:
+        """Where the data go, for this regime: the system's countries, those it is reached
+        from, and the country where the importer is established. A transfer is defined by
+        the receiving entity, not only its servers (EDPB Guidelines 05/2021, criterion 3;
+        the ICO's three-step test): a US company receiving data on servers in Frankfurt is
+        an importer in a third country. An international organisation (Art. 4(26), a pack
+        `international_organisations` id) is one wherever it sits."""
+        area = self.pack.free_flow_area(regime)
+        places = set(loc.countries | dst.access_from)
+        if importer.country not in ("ZZ", "") and importer.country in self.pack.known_places:
+            places.add(importer.country)
+        t = sorted(places - area)
+        if loc.any_country:
+            t.append(ANY_COUNTRY)
+        return tuple(t)
 
     def _verdict(
         self,
