@@ -144,6 +144,29 @@ class Safeguard:
 
 
 @dataclass(frozen=True, slots=True)
+class KeyRef:
+    """The key that encrypts a store's data at rest, as the store and KMS `DescribeKey`
+    report it: evidence for a transfer impact assessment's supplementary measures (where
+    the key material lives, who manages it, whether it leaves AWS KMS).
+
+    Provider-neutral: `arn` is the key's full identifier (AWS KMS ARN, Azure Key Vault key
+    id, Cloud KMS key name); `origin`/`key_manager` as the provider reports them.
+    """
+
+    key: str  # as the store names it: key ARN, key id or alias; "" for a service-owned key
+    algorithm: str | None = None  # the store's name for it, if any (aws:kms, AES256, KMS)
+    arn: str | None = None
+    region: str | None = None
+    account: str | None = None
+    multi_region: bool = False
+    primary_region: str | None = None  # multi-Region keys: the primary's region
+    replica_regions: tuple[str, ...] = ()  # multi-Region keys: every replica's region
+    origin: str | None = None  # AWS_KMS | EXTERNAL | AWS_CLOUDHSM | EXTERNAL_KEY_STORE
+    key_manager: str | None = None  # AWS | CUSTOMER
+    unknown_reason: str | None = None  # DescribeKey failed (the scan has the gap too)
+
+
+@dataclass(frozen=True, slots=True)
 class System:
     """A place personal data lives: a declared system or a collected cloud resource."""
 
@@ -161,6 +184,8 @@ class System:
     account: str | None = None
     tags: tuple[tuple[str, str], ...] = ()
     source_file: str | None = None
+    keys: tuple[KeyRef, ...] = ()
+    """The keys that encrypt its data at rest, as the collector found them (TIA step 4)."""
     pending: str | None = None
     """Why this planned resource's classification is only known at apply (RES-I005); it is
     then judged as possibly holding every classified category, its location kept."""

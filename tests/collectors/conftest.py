@@ -411,3 +411,85 @@ def faults(fault_proxy: FaultProxy) -> Iterator[FaultProxy]:
     fault_proxy.seen.clear()
     yield fault_proxy
     fault_proxy.faults.clear()
+
+
+# --------------------------------------------------------------------------- services moto lacks
+# (appended for issue 14: the collector now reads EFS, ElastiCache, Connect storage and KMS
+# keys, so every AWS test's session needs these; fold into `AwsHooks.install` and the demo's
+# `MotoGaps` when those are next edited)
+_IAM_NAMES[("s3", "GetBucketEncryption")] = "s3:GetEncryptionConfiguration"
+_IAM_PREFIX["efs"] = "elasticfilesystem"
+
+from residency.demo.moto_services import MotoServiceGaps  # noqa: E402 - with its section
+
+
+def moto_services(hooks: AwsHooks) -> MotoServiceGaps:
+    """The service gap-fillers that `hooks.install` puts on a session (one set per hooks)."""
+    found = hooks.__dict__.get("_moto_services")
+    if found is None:
+        found = hooks.__dict__["_moto_services"] = MotoServiceGaps()
+    return found
+
+
+_install_without_services = AwsHooks.install
+
+
+def _install_with_services(self: AwsHooks, session: Any) -> Any:
+    _install_without_services(self, session)
+    return moto_services(self).install(session)
+
+
+AwsHooks.install = _install_with_services  # type: ignore[method-assign]
+
+
+def _seed_quiet_services(url: str) -> None:
+    """Management-account resources that make the estate scan call every read the collector
+    has (for the least-privilege check) without adding a copy: an unclassified secret with
+    a customer key, a backup plan without copy rules, an ECR replication rule no repository
+    matches, an untagged Connect instance without storage configs (Frankfurt: Connect is not
+    offered in Ireland). Flows are asserted in tests/collectors/test_aws_services.py."""
+    key = _client(url, "kms", "eu-central-1").create_key(Description="sd-relay")
+    _client(url, "secretsmanager", "eu-central-1").create_secret(
+        Name="sd-smtp-relay", SecretString="not-a-secret", KmsKeyId=key["KeyMetadata"]["Arn"])
+    backup = _client(url, "backup", "eu-central-1")
+    backup.create_backup_vault(BackupVaultName="sd-local")
+    backup.create_backup_plan(BackupPlan={"BackupPlanName": "sd-daily", "Rules": [
+        {"RuleName": "daily", "TargetBackupVaultName": "sd-local"}]})
+    _client(url, "ecr", "eu-central-1").put_replication_configuration(
+        replicationConfiguration={"rules": [{
+            "destinations": [{"region": "us-west-2", "registryId": MGMT}],
+            "repositoryFilters": [{"filter": "sd-mirror/", "filterType": "PREFIX_MATCH"}]}]})
+    _client(url, "connect", "eu-central-1").create_instance(
+        IdentityManagementType="CONNECT_MANAGED", InstanceAlias="sd-quiet",
+        InboundCallsEnabled=True, OutboundCallsEnabled=False)
+
+
+_seed_estate_without_services = seed_estate
+
+
+def _seed_estate_with_services(url: str, hooks: AwsHooks) -> AwsEstate:
+    estate = _seed_estate_without_services(url, hooks)
+    _seed_quiet_services(url)
+    return estate
+
+
+seed_estate = _seed_estate_with_services
+
+
+@pytest.fixture
+def aws_services(aws_hooks: AwsHooks) -> MotoServiceGaps:
+    """The service gap-fillers of `aws_hooks` (installed with it on `aws_session`)."""
+    return moto_services(aws_hooks)
+
+
+@pytest.fixture(scope="module")
+def aws_bare_module(
+    aws_server: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[str, AwsHooks, MotoServiceGaps]]:
+    """A clean moto backend and fresh hooks for a module that seeds its own estate once:
+    (url, hooks, the hooks' service gap-fillers)."""
+    with pytest.MonkeyPatch.context() as mp:
+        aws_reset(aws_server)
+        aws_dummy_env(mp, tmp_path_factory.mktemp("aws-bare"))
+        hooks = AwsHooks()
+        yield aws_server, hooks, moto_services(hooks)

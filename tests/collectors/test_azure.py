@@ -207,12 +207,17 @@ def test_build_azure(fake: FakeArm, pack: PolicyPack) -> None:
 
 
 def test_the_shipped_role_grants_exactly_the_calls_made() -> None:
+    from residency.collectors.azure import API_VERSIONS, CHILD_LISTS
+
     role = json.loads((ROOT / "policies" / "iam" / "azure-readonly-role.json").read_text())
-    assert role["Actions"] == [
-        "Microsoft.Resources/subscriptions/read",  # SubscriptionClient.subscriptions.list
-        "Microsoft.Resources/subscriptions/resources/read",  # resources.list
-        "Microsoft.Storage/storageAccounts/read",  # resources.get_by_id (sku fallback)
-    ]
+    # subscriptions.list and resources.list, then one GET by id per type the catalogue
+    # needs properties of (API_VERSIONS), and the child lists (CHILD_LISTS)
+    wanted = {"Microsoft.Resources/subscriptions/read",
+              "Microsoft.Resources/subscriptions/resources/read"}
+    wanted |= {f"{t}/read" for t in API_VERSIONS}
+    wanted |= {f"{t}/{child}/read" for t, kids in CHILD_LISTS.items() for child, _ in kids}
+    assert {a.lower() for a in role["Actions"]} == {a.lower() for a in wanted}
+    assert all(a.endswith("/read") for a in role["Actions"])  # read-only, nothing else
     assert role["DataActions"] == [] and role["NotActions"] == []
 
 

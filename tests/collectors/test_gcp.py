@@ -177,7 +177,9 @@ def test_build_gcp_honours_the_emulator_host(
 def test_the_shipped_role_grants_exactly_the_calls_made() -> None:
     root = Path(__file__).resolve().parents[2]
     role = yaml.safe_load((root / "policies" / "iam" / "gcp-readonly-role.yaml").read_text())
-    assert role["includedPermissions"] == ["storage.buckets.list"]  # buckets.list only
+    # buckets.list (Cloud Storage) and searchAllResources (Cloud Asset Inventory) only
+    assert sorted(role["includedPermissions"]) == ["cloudasset.assets.searchAllResources",
+                                                   "storage.buckets.list"]
 
 
 def test_cli_scan_gcp_end_to_end(fake: FakeGcs, monkeypatch: pytest.MonkeyPatch) -> None:

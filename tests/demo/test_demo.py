@@ -137,6 +137,9 @@ def test_findings_include_the_deliberate_mistakes_and_the_gaps(demo: DemoRun) ->
         ("RES-T006", "helpdesk-to-analytics"),
     }
     assert expected <= found, expected - found
+    # exactly the estate's three deliberate gaps: a service moto lacks must not read as one
+    gaps = {f["subject"] for f in demo.doc["findings"] if f["rule"] == "RES-S001"}
+    assert gaps == {s for r, s in expected if r == "RES-S001"}, gaps
 
 
 def test_rerun_reuses_its_folder_and_is_deterministic(demo: DemoRun) -> None:

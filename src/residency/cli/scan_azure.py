@@ -59,7 +59,8 @@ def build_azure(
         if not is_loopback(azure_endpoint):
             raise click.BadParameter("plain http is only allowed to a loopback host",
                                      param_hint="--azure-endpoint")
-        return loopback_collector(paired, azure_endpoint, azure_subscription)
+        return loopback_collector(paired, azure_endpoint, azure_subscription,
+                                  catalogue=pack.catalogue)
     try:
         from azure.identity import DefaultAzureCredential
     except ImportError:
@@ -69,4 +70,4 @@ def build_azure(
     if azure_endpoint:  # a sovereign cloud: tokens are for that cloud's ARM audience
         kwargs["credential_scopes"] = [f"{azure_endpoint.rstrip('/')}/.default"]
     return AzureCollector(DefaultAzureCredential(), paired, azure_subscription, azure_endpoint,
-                          kwargs)
+                          kwargs, catalogue=pack.catalogue)

@@ -1,4 +1,7 @@
-"""AWS collector: S3, RDS, DynamoDB and every tagged resource, across accounts and regions.
+"""AWS collector: S3, RDS, DynamoDB and every tagged resource, across accounts and regions;
+the copies other services make (Secrets Manager replicas, AWS Backup copy rules, EFS, ECR and
+ElastiCache global datastore replication), Amazon Connect's storage, and the KMS keys of
+classified stores.
 
 Read-only (List/Describe/Get only; policies/iam/aws-readonly-policy.json lists every call).
 Work runs on one bounded thread pool as account → region × service → per-resource tasks, so
@@ -22,7 +25,7 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from residency.collectors import _faults
@@ -33,7 +36,16 @@ from residency.collectors.interface import (
     resource_system,
 )
 from residency.errors import CollectorError
-from residency.model import CoverageGap, Flow, Inventory, Location, Origin, Role, System
+from residency.model import (
+    CoverageGap,
+    Flow,
+    Inventory,
+    KeyRef,
+    Location,
+    Origin,
+    Role,
+    System,
+)
 from residency.redact import one_line
 
 PROVIDER = "aws"
@@ -52,7 +64,15 @@ _PARTITION_HOME = {"aws": "us-east-1", "aws-us-gov": "us-gov-west-1", "aws-cn": 
                    "aws-iso-e": "eu-isoe-west-1", "aws-iso-f": "us-isof-south-1",
                    "aws-eusc": "eusc-de-east-1"}
 _KEY_PATTERN = re.compile(r"\b(?:AKIA|ASIA)[A-Z0-9]{16}\b")
-_SERVICES = ("rds", "dynamodb", "tagging")
+# regional scans: progress/gap label → botocore service name
+_SERVICES = {"rds": "rds", "dynamodb": "dynamodb", "tagging": "resourcegroupstaggingapi",
+             "secretsmanager": "secretsmanager", "backup": "backup", "efs": "efs",
+             "ecr": "ecr", "elasticache": "elasticache", "connect": "connect"}
+# the AWS managed key a service uses when a store names none (KMS developer guide, "AWS
+# managed keys": single-Region, origin AWS_KMS, managed by AWS)
+_SECRETS_DEFAULT_KEY = "alias/aws/secretsmanager"
+_S3_DEFAULT_KEY = "alias/aws/s3"
+_ECR_DEFAULT_KEY = "alias/aws/ecr"
 _JSON_PROTOCOLS = frozenset({"json", "rest-json"})
 _XML_PROTOCOLS = frozenset({"query", "rest-xml", "ec2"})
 
@@ -77,6 +97,23 @@ class _Resource:
     regions: tuple[str, ...]
     tags: dict[str, str]
     unknown_reason: str | None = None
+    # the answer that named it carries no tags: take the tagging API's (one call per region
+    # instead of one per resource; a failed tagging call is that region's gap)
+    tags_from_tagging: bool = False
+
+
+KeyFacts = KeyRef  # the model's record of a store's encryption key
+
+
+@dataclass(frozen=True, slots=True)
+class _KeyRef:
+    """A store naming a key: either the facts already known (an AWS managed or owned key),
+    or a DescribeKey to look up when the scan ends."""
+
+    system: str
+    algorithm: str | None
+    lookup: tuple[str, str, str] | None = None  # (account, region asked, key id as named)
+    facts: KeyFacts | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -220,9 +257,14 @@ class AwsCollector(Collector):
         self._connect_timeout = connect_timeout
         self._read_timeout = read_timeout
         self._session_factory = session_factory
+        self.last_keys: dict[str, tuple[KeyFacts, ...]] = {}
+        """The keys of the last `collect`'s systems, by system id (see `KeyFacts`)."""
 
     def collect(self, ctx: CollectContext) -> Inventory:
-        return _Scan(self, ctx).run()
+        scan = _Scan(self, ctx)
+        inventory = scan.run()
+        self.last_keys = scan.keys
+        return inventory
 
     # used by _Scan
     def _config(self, workers: int, service: str) -> Any:
@@ -265,7 +307,11 @@ class _Scan:
         self.gaps: list[CoverageGap] = []
         self.accounts: list[_Account] = []
         self.bucket_regions: dict[str, str] = {}
+        self.key_refs: list[_KeyRef] = []
+        self.key_facts: dict[tuple[str, str, str], KeyFacts] = {}
+        self.keys: dict[str, tuple[KeyFacts, ...]] = {}
         self._partitions: dict[str, str] = {}
+        self._offered_regions: dict[tuple[str, str], frozenset[str]] = {}
         self.base_partition = "aws"
 
     # ------------------------------------------------------------------ orchestration
@@ -453,9 +499,10 @@ class _Scan:
         regions = self._enabled_regions(acct, f"account {acct.id}")
         self._submit_as(acct, f"account {acct.id}/s3", self._scan_s3)
         for region in regions:
-            for service in _SERVICES:
-                self._submit_as(acct, f"account {acct.id}/{region} {service}",
-                                self._scan_regional, region, service)
+            for label, service in _SERVICES.items():
+                if self._offered(acct, service, region):
+                    self._submit_as(acct, f"account {acct.id}/{region} {label}",
+                                    self._scan_regional, region, label)
         if regions:
             home = "us-east-1" if "us-east-1" in regions else regions[0]
             self._submit_as(acct, f"account {acct.id}/{home} rds global clusters",
@@ -531,6 +578,22 @@ class _Scan:
                 self._gap(f"{scope}/{name}", "region not offered to this account")
         return chosen
 
+    def _offered(self, acct: _Account, service: str, region: str) -> bool:
+        """Whether `service` has an endpoint in `region` by botocore's endpoint data (Amazon
+        Connect is in a third of the regions; calling it elsewhere is a DNS error, not a
+        reading). A region that data does not know at all is called: fail closed."""
+        def regions(name: str) -> frozenset[str]:
+            key = (acct.partition, name)
+            hit = self._offered_regions.get(key)
+            if hit is None:
+                with self._session_lock(acct.session):
+                    hit = frozenset(acct.session.get_available_regions(
+                        name, partition_name=acct.partition))
+                self._offered_regions[key] = hit
+            return hit
+
+        return region in regions(service) or region not in regions("ec2")
+
     def _partition(self, acct: _Account, region: str) -> str:
         """Partitions are static data, but botocore rebuilds its resolver on every ask:
         look each region up once per scan."""
@@ -578,6 +641,9 @@ class _Scan:
                 self._add(_Resource(arn, name, acct.id, (region,), {}))
                 raise
         self._add(_Resource(arn, name, acct.id, (region,), tags))
+        if self.ctx.classification.tag in tags:
+            self._submit_as(acct, f"account {acct.id}/s3 bucket {name} encryption",
+                            self._scan_bucket_key, name, region)
         try:
             config = s3.get_bucket_replication(Bucket=name)["ReplicationConfiguration"]
         except Exception as exc:
@@ -592,6 +658,26 @@ class _Scan:
             if target:
                 self._edge(_Edge(arn, target, "replication",
                                  dest.get("Account") or None, None))
+
+    def _scan_bucket_key(self, acct: _Account, name: str, region: str) -> None:
+        """A classified bucket's default encryption. No configuration at all (before 2023,
+        or a fake) records no key: nothing says the data is encrypted."""
+        s3 = self._acct_client(acct, "s3", region)
+        try:
+            config = s3.get_bucket_encryption(Bucket=name)["ServerSideEncryptionConfiguration"]
+        except Exception as exc:
+            if _code(exc) == "ServerSideEncryptionConfigurationNotFoundError":
+                return
+            raise
+        arn = f"arn:{acct.partition}:s3:::{name}"
+        for rule in config.get("Rules", []):
+            default = rule.get("ApplyServerSideEncryptionByDefault") or {}
+            algorithm = str(default.get("SSEAlgorithm") or "")
+            if algorithm.startswith("aws:kms"):  # aws:kms, aws:kms:dsse
+                self._key(acct, arn, region, default.get("KMSMasterKeyID"), _S3_DEFAULT_KEY,
+                          algorithm)
+            elif algorithm:  # AES256: S3-managed keys, not KMS keys
+                self._owned_key(arn, algorithm)
 
     def _bucket_region(self, acct: _Account, name: str) -> str:
         s3 = self._acct_client(acct, "s3", self._global_region(acct))
@@ -629,7 +715,9 @@ class _Scan:
     # ------------------------------------------------------------------ regional
     def _scan_regional(self, acct: _Account, region: str, service: str) -> None:
         fn = {"rds": self._scan_rds, "dynamodb": self._scan_dynamodb,
-              "tagging": self._scan_tagging}[service]
+              "tagging": self._scan_tagging, "secretsmanager": self._scan_secrets,
+              "backup": self._scan_backup, "efs": self._scan_efs, "ecr": self._scan_ecr,
+              "elasticache": self._scan_elasticache, "connect": self._scan_connect}[service]
         fn(acct, region)
 
     def _scan_rds(self, acct: _Account, region: str) -> None:
@@ -711,10 +799,275 @@ class _Scan:
                 with self._lock:
                     self.tagged.setdefault(arn, res)
 
+    # ------------------------------------------------------------------ copies
+    def _scan_secrets(self, acct: _Account, region: str) -> None:
+        """Secrets Manager: ListSecrets gives tags and key but not the replicas, so each
+        primary is described (a replica lists its primary's region and is named there)."""
+        sm = self._acct_client(acct, "secretsmanager", region)
+        for page in _pages(sm, "list_secrets"):
+            for secret in page.get("SecretList", []):
+                arn = str(secret["ARN"])
+                name = str(secret.get("Name") or _arn_name(arn))
+                tags = _tags(secret.get("Tags", []))
+                self._add(_Resource(arn, name, acct.id, (region,), tags))
+                self._key(acct, arn, region, secret.get("KmsKeyId"), _SECRETS_DEFAULT_KEY)
+                primary = secret.get("PrimaryRegion")
+                if primary and primary != region:
+                    continue  # a replica: its primary's DescribeSecret names it
+                if self._wanted(tags):
+                    self._submit_as(acct, f"account {acct.id}/{region} secretsmanager "
+                                    f"secret {name}", self._scan_secret, region, arn)
+
+    def _scan_secret(self, acct: _Account, region: str, arn: str) -> None:
+        sm = self._acct_client(acct, "secretsmanager", region)
+        secret = sm.describe_secret(SecretId=arn)
+        for replica in secret.get("ReplicationStatus", []):
+            other = str(replica["Region"])
+            if other != region:
+                target = _in_region(arn, other)
+                self._edge(_Edge(arn, target, "replication", acct.id, other))
+                self._key(acct, target, other, replica.get("KmsKeyId"), _SECRETS_DEFAULT_KEY)
+        for replica in secret.get("CrossAccountReplicas", []):
+            target = str(replica["ReplicaSecretARN"])
+            self._edge(_Edge(arn, target, "replication", _arn_account(target),
+                             _arn_region(target)))
+
+    def _scan_backup(self, acct: _Account, region: str) -> None:
+        """AWS Backup plans: the rules (and their copy actions) are only in GetBackupPlan."""
+        backup = self._acct_client(acct, "backup", region)
+        for page in _pages(backup, "list_backup_plans"):
+            for plan in page.get("BackupPlansList", []):
+                plan_id = str(plan["BackupPlanId"])
+                label = plan.get("BackupPlanName") or plan_id
+                self._submit_as(acct, f"account {acct.id}/{region} backup plan {label}",
+                                self._scan_backup_plan, region, plan_id)
+
+    def _scan_backup_plan(self, acct: _Account, region: str, plan_id: str) -> None:
+        """Each copy action copies the recovery points of the rule's vault to another vault
+        (its region and account in its ARN): a flow from vault to vault."""
+        backup = self._acct_client(acct, "backup", region)
+        plan = backup.get_backup_plan(BackupPlanId=plan_id)["BackupPlan"]
+        for rule in plan.get("Rules", []):
+            actions = rule.get("CopyActions", [])
+            if not actions:
+                continue
+            vault = str(rule["TargetBackupVaultName"])
+            source = f"arn:{acct.partition}:backup:{region}:{acct.id}:backup-vault:{vault}"
+            self._note(_Resource(source, vault, acct.id, (region,), {},
+                                 tags_from_tagging=True))
+            for action in actions:
+                target = str(action["DestinationBackupVaultArn"])
+                self._edge(_Edge(source, target, "backup-copy", _arn_account(target),
+                                 _arn_region(target)))
+
+    def _scan_efs(self, acct: _Account, region: str) -> None:
+        """EFS replication: every configuration of the region in one paginated call."""
+        efs = self._acct_client(acct, "efs", region)
+        try:
+            for page in _pages(efs, "describe_replication_configurations"):
+                for config in page.get("Replications", []):
+                    self._efs_replication(acct, region, config)
+        except Exception as exc:
+            if _code(exc) != "ReplicationNotFound":  # EFS's answer for "there are none"
+                raise
+
+    def _efs_replication(self, acct: _Account, region: str, config: dict[str, Any]) -> None:
+        source = str(config["SourceFileSystemArn"])
+        where = str(config.get("SourceFileSystemRegion") or _arn_region(source) or region)
+        owner = _arn_account(source) or acct.id
+        self._note(_Resource(source, _arn_name(source), owner, (where,), {},
+                             tags_from_tagging=True))
+        for dest in config.get("Destinations", []):
+            other = str(dest["Region"])
+            dest_owner = str(dest.get("OwnerId") or owner)
+            target = (f"arn:{_partition_of(source)}:elasticfilesystem:{other}:{dest_owner}:"
+                      f"file-system/{dest['FileSystemId']}")
+            if target != source:
+                self._edge(_Edge(source, target, "replication", dest_owner, other))
+
+    def _scan_ecr(self, acct: _Account, region: str) -> None:
+        """ECR registry replication copies every repository its rules' filters match; the
+        repositories are listed only when the registry replicates at all."""
+        ecr = self._acct_client(acct, "ecr", region)
+        rules = (ecr.describe_registry().get("replicationConfiguration") or {}).get("rules", [])
+        if not rules:
+            return
+        for page in _pages(ecr, "describe_repositories"):
+            for repo in page.get("repositories", []):
+                arn, name = str(repo["repositoryArn"]), str(repo["repositoryName"])
+                targets = [(str(d["region"]), str(d.get("registryId") or acct.id))
+                           for rule in rules if _ecr_rule_matches(rule, name)
+                           for d in rule.get("destinations", [])]
+                targets = [t for t in dict.fromkeys(targets) if t != (region, acct.id)]
+                if not targets:
+                    continue
+                self._note(_Resource(arn, name, acct.id, (region,), {},
+                                     tags_from_tagging=True))
+                enc = repo.get("encryptionConfiguration") or {}
+                kind = str(enc.get("encryptionType") or "")
+                if kind.startswith("KMS"):  # KMS, KMS_DSSE
+                    self._key(acct, arn, region, enc.get("kmsKey"), _ECR_DEFAULT_KEY, kind)
+                elif kind:
+                    self._owned_key(arn, kind)
+                for other, registry in targets:
+                    target = f"arn:{acct.partition}:ecr:{other}:{registry}:repository/{name}"
+                    self._edge(_Edge(arn, target, "replication", registry, other))
+
+    def _scan_elasticache(self, acct: _Account, region: str) -> None:
+        """ElastiCache global datastores: the primary replication group replicates to each
+        secondary (members are in the datastore's account, each in its own region)."""
+        cache = self._acct_client(acct, "elasticache", region)
+        for page in _pages(cache, "describe_global_replication_groups", ShowMemberInfo=True):
+            for group in page.get("GlobalReplicationGroups", []):
+                members = group.get("Members", [])
+                primary = [m for m in members if m.get("Role") == "PRIMARY"]
+                if len(primary) != 1:  # a failover under way: who copies to whom is unknown
+                    self._gap(f"account {acct.id}/{region} elasticache global datastore "
+                              f"{group.get('GlobalReplicationGroupId')}",
+                              f"{len(primary)} primary members listed; copies not read")
+                    continue
+                source = self._cache_arn(acct, primary[0])
+                self._note(_Resource(source, str(primary[0]["ReplicationGroupId"]), acct.id,
+                                     (str(primary[0]["ReplicationGroupRegion"]),), {},
+                                     tags_from_tagging=True))
+                for member in members:
+                    if member is not primary[0]:
+                        other = str(member["ReplicationGroupRegion"])
+                        self._edge(_Edge(source, self._cache_arn(acct, member), "replication",
+                                         acct.id, other))
+
+    @staticmethod
+    def _cache_arn(acct: _Account, member: dict[str, Any]) -> str:
+        return (f"arn:{acct.partition}:elasticache:{member['ReplicationGroupRegion']}:"
+                f"{acct.id}:replicationgroup:{member['ReplicationGroupId']}")
+
+    # ------------------------------------------------------------------ Amazon Connect
+    def _scan_connect(self, acct: _Account, region: str) -> None:
+        """A contact centre keeps recordings, transcripts, attachments and contact records
+        where its storage configs say. The resource types are botocore's enum (data: a
+        type AWS adds arrives with botocore), one task per instance and type."""
+        connect = self._acct_client(acct, "connect", region)
+        types = connect.meta.service_model.shape_for("InstanceStorageResourceType").enum
+        for page in _pages(connect, "list_instances"):
+            for inst in page.get("InstanceSummaryList", []):
+                if inst.get("InstanceStatus") == "CREATION_FAILED":
+                    continue  # never held a contact
+                arn, inst_id = str(inst["Arn"]), str(inst["Id"])
+                alias = str(inst.get("InstanceAlias") or inst_id)
+                self._note(_Resource(arn, alias, acct.id, (region,), {},
+                                     tags_from_tagging=True))
+                for rtype in types:
+                    self._submit_as(acct, f"account {acct.id}/{region} connect instance "
+                                    f"{alias} {rtype}", self._scan_connect_storage, region,
+                                    arn, alias, str(rtype))
+
+    def _scan_connect_storage(self, acct: _Account, region: str, arn: str, alias: str,
+                              rtype: str) -> None:
+        connect = self._acct_client(acct, "connect", region)
+        inst_id = _arn_name(arn)
+        for page in _pages(connect, "list_instance_storage_configs", InstanceId=inst_id,
+                           ResourceType=rtype):
+            for config in page.get("StorageConfigs", []):
+                self._connect_storage(acct, region, arn, alias, rtype, config)
+
+    def _connect_storage(self, acct: _Account, region: str, arn: str, alias: str,
+                         rtype: str, config: dict[str, Any]) -> None:
+        kind = config.get("StorageType")
+        encryption: dict[str, Any] = {}
+        if kind == "S3":
+            s3 = config["S3Config"]
+            target, target_region = f"arn:{acct.partition}:s3:::{s3['BucketName']}", None
+            encryption = s3.get("EncryptionConfig") or {}
+        elif kind == "KINESIS_VIDEO_STREAM":
+            # Connect creates one stream per contact, named from the prefix, in its region
+            # (Connect admin guide, "Live media streaming")
+            video = config["KinesisVideoStreamConfig"]
+            target = (f"arn:{acct.partition}:kinesisvideo:{region}:{acct.id}:stream/"
+                      f"{video['Prefix']}-connect-{alias}-contact-*")
+            target_region, encryption = region, video.get("EncryptionConfig") or {}
+        elif kind == "KINESIS_STREAM":
+            target = str(config["KinesisStreamConfig"]["StreamArn"])
+            target_region = _arn_region(target)
+        elif kind == "KINESIS_FIREHOSE":
+            target = str(config["KinesisFirehoseConfig"]["FirehoseArn"])
+            target_region = _arn_region(target)
+        else:  # a storage type botocore does not know yet: never a silent skip
+            raise ValueError(f"{rtype} storage of type {kind!r} not understood")
+        account = _arn_account(target) if target_region else None
+        self._edge(_Edge(arn, target, "storage", account, target_region))
+        if encryption.get("KeyId"):
+            self._key(acct, target, _arn_region(target) or region, encryption["KeyId"], "",
+                      str(encryption.get("EncryptionType") or "KMS"))
+
+    # ------------------------------------------------------------------ keys
+    def _key(self, acct: _Account, system: str, region: str, key_id: Any, default: str,
+             algorithm: str | None = None) -> None:
+        """Note that `system` is encrypted with `key_id` (else the service's AWS managed
+        key `default`); each distinct key is described once, on the pool."""
+        if not key_id or key_id == default:
+            if default:
+                self._facts(system, KeyFacts(key=default, algorithm=algorithm, region=region,
+                                             account=acct.id, origin="AWS_KMS",
+                                             key_manager="AWS"))
+            return
+        key = str(key_id)
+        where = _arn_region(key) if key.startswith("arn:") else region
+        lookup = (acct.id, where or region, key)
+        with self._lock:
+            self.key_refs.append(_KeyRef(system, algorithm, lookup=lookup))
+            new = lookup not in self.key_facts
+            if new:
+                self.key_facts[lookup] = KeyFacts(key=key, region=where,
+                                                  unknown_reason="not described")
+        if new:
+            self._submit_as(acct, f"account {acct.id}/{lookup[1]} kms key {key}",
+                            self._describe_key, lookup)
+
+    def _owned_key(self, system: str, algorithm: str) -> None:
+        """Encryption with the service's own keys (SSE-S3, ECR AES256): no KMS key."""
+        self._facts(system, KeyFacts(key="", algorithm=algorithm, key_manager="AWS"))
+
+    def _facts(self, system: str, facts: KeyFacts) -> None:
+        with self._lock:
+            self.key_refs.append(_KeyRef(system, facts.algorithm, facts=facts))
+
+    def _describe_key(self, acct: _Account, lookup: tuple[str, str, str]) -> None:
+        """A key that cannot be described stays with its reason (and the task's gap)."""
+        _, region, key = lookup
+        kms = self._acct_client(acct, "kms", region)
+        try:
+            meta = kms.describe_key(KeyId=key)["KeyMetadata"]
+            arn = str(meta["Arn"])
+            multi = meta.get("MultiRegionConfiguration") or {}
+            facts = KeyFacts(
+                key=key, arn=arn, region=_arn_region(arn), account=_arn_account(arn),
+                multi_region=bool(meta.get("MultiRegion")),
+                primary_region=(multi.get("PrimaryKey") or {}).get("Region"),
+                replica_regions=tuple(sorted({str(r["Region"])
+                                              for r in multi.get("ReplicaKeys", [])})),
+                origin=meta.get("Origin"), key_manager=meta.get("KeyManager"))
+        except Exception as exc:
+            with self._lock:
+                self.key_facts[lookup] = KeyFacts(
+                    key=key, region=region, unknown_reason=self._reason(exc))
+            raise
+        with self._lock:
+            self.key_facts[lookup] = facts
+
+    def _wanted(self, tags: dict[str, str]) -> bool:
+        """Whether a resource so tagged is kept: reading more of a skipped one is waste."""
+        return not self.ctx.classified_only or self.ctx.classification.tag in tags
+
     # ------------------------------------------------------------------ results
     def _add(self, res: _Resource) -> None:
         with self._lock:
             self.resources[res.arn] = res
+
+    def _note(self, res: _Resource) -> None:
+        """A resource named by another's answer (a copy's source): never replaces one read
+        in depth."""
+        with self._lock:
+            self.resources.setdefault(res.arn, res)
 
     def _edge(self, edge: _Edge) -> None:
         with self._lock:
@@ -725,7 +1078,11 @@ class _Scan:
         flows: dict[str, Flow] = {}
         known = dict(self.resources)
         for arn, res in self.tagged.items():
-            known.setdefault(arn, res)  # specific collectors win; the tagging API fills in
+            mine = known.get(arn)
+            if mine is None:
+                known[arn] = res  # specific collectors win; the tagging API fills in
+            elif mine.tags_from_tagging:
+                known[arn] = replace(mine, tags=res.tags)
         for arn, res in sorted(known.items()):
             system, fed = resource_system(
                 provider=PROVIDER, resource_id=arn, name=res.name, account=res.account,
@@ -744,12 +1101,30 @@ class _Scan:
                 systems[edge.target] = self._placeholder(edge, src, known.get(edge.target))
             flow = replication_flow(src, edge.target, edge.kind)
             flows[flow.id] = flow
+        self.keys = self._keys_of(systems)
+        for sid, keys in self.keys.items():  # supplementary-measures evidence on the store
+            systems[sid] = replace(systems[sid], keys=keys)
         gaps = sorted(set(self.gaps), key=lambda g: (g.scope, g.reason))
         return Inventory(
             tuple(sorted(systems.values(), key=lambda s: s.id)),
             tuple(sorted(flows.values(), key=lambda f: f.id)),
             tuple(gaps),
         )
+
+    def _keys_of(self, systems: dict[str, System]) -> dict[str, tuple[KeyFacts, ...]]:
+        found: dict[str, dict[KeyFacts, None]] = {}
+        for ref in self.key_refs:
+            if ref.system in systems:
+                facts = ref.facts if ref.lookup is None else self.key_facts[ref.lookup]
+                if facts is None:
+                    continue
+                if ref.algorithm and facts.algorithm is None:
+                    facts = replace(facts, algorithm=ref.algorithm)
+                found.setdefault(ref.system, {})[facts] = None
+        # one entry per statement (a bucket's default and Connect's config may name the
+        # same key), in an order that does not depend on which task finished first
+        return {system: tuple(sorted(facts, key=lambda f: (f.key, f.algorithm or "")))
+                for system, facts in sorted(found.items())}
 
     def _placeholder(self, edge: _Edge, src: System, seen: _Resource | None) -> System:
         """A replica outside the scope (or skipped): it holds what its source holds."""
@@ -855,6 +1230,21 @@ def _partition_of(arn: str) -> str:
     return parts[1] if len(parts) > 1 and parts[1] else "aws"
 
 
+def _in_region(arn: str, region: str) -> str:
+    """The same resource's ARN in another region (a replica named like its primary)."""
+    parts = _arn_parts(arn)
+    return ":".join([*parts[:3], region, *parts[4:]])
+
+
+def _ecr_rule_matches(rule: dict[str, Any], repository: str) -> bool:
+    """No filter copies every repository; a filter type this code does not know is taken
+    to match (a copy assumed is a finding to check, a copy missed is a silent transfer)."""
+    filters = rule.get("repositoryFilters") or []
+    return not filters or any(
+        f.get("filterType") != "PREFIX_MATCH" or repository.startswith(str(f.get("filter", "")))
+        for f in filters)
+
+
 def _rds_arn(ident: str, sibling_arn: str, kind: str) -> str:
     """Same-region replicas are named by identifier, cross-region ones by ARN."""
     if ident.startswith("arn:"):
@@ -863,4 +1253,4 @@ def _rds_arn(ident: str, sibling_arn: str, kind: str) -> str:
     return ":".join([*prefix[:5], f"{kind}:{ident}"])
 
 
-__all__ = ["DEFAULT_ROLE_NAME", "AwsCollector"]
+__all__ = ["DEFAULT_ROLE_NAME", "AwsCollector", "KeyFacts"]

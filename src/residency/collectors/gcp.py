@@ -7,6 +7,17 @@ dual-regions are one bucket spanning countries, not a replication flow between s
 
 System ids are Cloud Asset full resource names, `//storage.googleapis.com/projects/_/buckets/NAME`
 (bucket names are global, so the project is not part of the id; it is the system's `account`).
+
+With an asset client (google-cloud-asset), Cloud Asset Inventory's `searchAllResources` also
+reads every resource of each scope (`projects/P`, `folders/F`, `organizations/O`): its
+`location` and `labels`. The asset type is matched to the gate's resource catalogue through
+`ASSET_TYPES` (CAI asset type → Terraform type, whose `policies/catalogue/gcp.yaml` entry
+says whether it is a store and how its location is spelt: a zone, a Spanner configuration).
+A classified resource of a type the catalogue does not know fails closed (unknown location);
+an unclassified one of such a type is left out (CAI lists configuration objects too: enabled
+APIs, IAM roles). A bucket read by both APIs keeps the Cloud Storage answer, which has the
+custom dual-region's data locations. CAI answers no copies: read replicas and alternative
+zones are not followed from here.
 """
 
 from __future__ import annotations
@@ -18,6 +29,7 @@ from typing import Any
 from residency.collectors import _faults
 from residency.collectors.interface import CollectContext, Collector, resource_system
 from residency.model import CoverageGap, Flow, Inventory, System
+from residency.policy.catalogue import Catalogue, Entry, normalise
 
 BUCKET_ID_PREFIX = "//storage.googleapis.com/projects/_/buckets/"
 
@@ -25,6 +37,66 @@ BUCKET_ID_PREFIX = "//storage.googleapis.com/projects/_/buckets/"
 #: so a key with `:` can never collide with a real label (or the classification key).
 TAG_LOCATION_TYPE = "gcs:location-type"
 TAG_LOCATION = "gcs:location"
+TAG_ASSET_TYPE = "gcp:asset-type"
+
+#: Cloud Asset Inventory asset types (https://cloud.google.com/asset-inventory/docs/
+#: asset-types) → the Terraform google type whose catalogue entry describes them.
+ASSET_TYPES: dict[str, str] = {
+    "storage.googleapis.com/Bucket": "google_storage_bucket",
+    "bigquery.googleapis.com/Dataset": "google_bigquery_dataset",
+    "bigquery.googleapis.com/Table": "google_bigquery_table",
+    "sqladmin.googleapis.com/Instance": "google_sql_database_instance",
+    "alloydb.googleapis.com/Cluster": "google_alloydb_cluster",
+    "alloydb.googleapis.com/Instance": "google_alloydb_instance",
+    "spanner.googleapis.com/Instance": "google_spanner_instance",
+    "spanner.googleapis.com/Database": "google_spanner_database",
+    "bigtableadmin.googleapis.com/Instance": "google_bigtable_instance",
+    "bigtableadmin.googleapis.com/Table": "google_bigtable_table",
+    "firestore.googleapis.com/Database": "google_firestore_database",
+    "appengine.googleapis.com/Application": "google_app_engine_application",
+    "pubsub.googleapis.com/Topic": "google_pubsub_topic",
+    "pubsub.googleapis.com/Subscription": "google_pubsub_subscription",
+    "logging.googleapis.com/LogBucket": "google_logging_project_bucket_config",
+    "redis.googleapis.com/Instance": "google_redis_instance",
+    "redis.googleapis.com/Cluster": "google_redis_cluster",
+    "memcache.googleapis.com/Instance": "google_memcache_instance",
+    "file.googleapis.com/Instance": "google_filestore_instance",
+    "compute.googleapis.com/Disk": "google_compute_disk",
+    "compute.googleapis.com/RegionDisk": "google_compute_region_disk",
+    "compute.googleapis.com/Snapshot": "google_compute_snapshot",
+    "compute.googleapis.com/Instance": "google_compute_instance",
+    "container.googleapis.com/Cluster": "google_container_cluster",
+    "container.googleapis.com/NodePool": "google_container_node_pool",
+    "dataproc.googleapis.com/Cluster": "google_dataproc_cluster",
+    "secretmanager.googleapis.com/Secret": "google_secret_manager_secret",
+    "secretmanager.googleapis.com/SecretVersion": "google_secret_manager_secret_version",
+    "cloudkms.googleapis.com/KeyRing": "google_kms_key_ring",
+    "cloudkms.googleapis.com/CryptoKey": "google_kms_crypto_key",
+    "artifactregistry.googleapis.com/Repository": "google_artifact_registry_repository",
+    "run.googleapis.com/Service": "google_cloud_run_v2_service",
+    "cloudfunctions.googleapis.com/CloudFunction": "google_cloudfunctions_function",
+    "cloudfunctions.googleapis.com/Function": "google_cloudfunctions2_function",
+    "healthcare.googleapis.com/Dataset": "google_healthcare_dataset",
+    "aiplatform.googleapis.com/Dataset": "google_vertex_ai_dataset",
+    "notebooks.googleapis.com/Instance": "google_notebooks_instance",
+    "cloudresourcemanager.googleapis.com/Project": "google_project",
+    "cloudresourcemanager.googleapis.com/Folder": "google_folder",
+    "iam.googleapis.com/ServiceAccount": "google_service_account",
+    "compute.googleapis.com/Network": "google_compute_network",
+    "compute.googleapis.com/Subnetwork": "google_compute_subnetwork",
+    "compute.googleapis.com/Firewall": "google_compute_firewall",
+    "compute.googleapis.com/Router": "google_compute_router",
+    "compute.googleapis.com/Route": "google_compute_route",
+    "compute.googleapis.com/Address": "google_compute_address",
+    "compute.googleapis.com/GlobalAddress": "google_compute_global_address",
+    "compute.googleapis.com/ForwardingRule": "google_compute_forwarding_rule",
+    "compute.googleapis.com/InstanceTemplate": "google_compute_instance_template",
+    "dns.googleapis.com/ManagedZone": "google_dns_managed_zone",
+}
+
+AssetClientFactory = Callable[[], Any]
+"""() -> a new `google.cloud.asset_v1.AssetServiceClient`, closed by the collector when its
+scope is done."""
 
 SDK_RETRY: Any = object()
 """`retry=` default: the SDK's own policy (retries 429/5xx and resets for up to 120 s)."""
@@ -41,29 +113,58 @@ def bucket_id(name: str) -> str:
 def emulator_client_factory(endpoint: str) -> ClientFactory:
     """Clients for a local Cloud Storage emulator or test peer: anonymous credentials."""
     from google.auth.credentials import AnonymousCredentials
-    from google.cloud import storage
+    from google.cloud.storage import Client as StorageClient
 
     if "://" not in endpoint:
         endpoint = f"http://{endpoint}"
     anonymous = AnonymousCredentials()  # type: ignore[no-untyped-call]
 
     def local(project: str) -> Any:
-        return storage.Client(project=project, credentials=anonymous,
-                              client_options={"api_endpoint": endpoint})
+        return StorageClient(project=project, credentials=anonymous,
+                             client_options={"api_endpoint": endpoint})
 
     return local
 
 
+def asset_client_factory(endpoint: str | None = None,
+                         credentials: Any = None) -> AssetClientFactory:
+    """Cloud Asset clients over REST (no gRPC channel threads); with `endpoint`, a local test
+    peer reached with anonymous credentials."""
+    from google.api_core.client_options import ClientOptions
+    from google.cloud import asset_v1
+
+    options = None
+    if endpoint:
+        from google.auth.credentials import AnonymousCredentials
+
+        if "://" not in endpoint:
+            endpoint = f"http://{endpoint}"
+        options = ClientOptions(api_endpoint=endpoint)
+        credentials = credentials or AnonymousCredentials()  # type: ignore[no-untyped-call]
+
+    def make() -> Any:
+        return asset_v1.AssetServiceClient(credentials=credentials, transport="rest",
+                                           client_options=options)
+
+    return make
+
+
 class GcpCollector(Collector):
-    """Lists buckets per project (paged by the SDK); a project it cannot read is a gap."""
+    """Lists buckets per project (paged by the SDK), and with an asset client every resource
+    of each Cloud Asset Inventory scope; a project or scope it cannot read is a gap."""
 
     provider = "gcp"
 
     def __init__(self, client_factory: ClientFactory, projects: Iterable[str],
                  page_size: int | None = None, *, retry: Any = SDK_RETRY,
-                 timeout: float | None = None) -> None:
+                 timeout: float | None = None, catalogue: Catalogue | None = None,
+                 asset_client: AssetClientFactory | None = None,
+                 asset_scopes: Iterable[str] = ()) -> None:
         """`retry` (a google.api_core Retry, or None for none) and `timeout` (seconds per
-        request) go to every `list_buckets` call; by default the SDK's own apply."""
+        request) go to every `list_buckets` and `search_all_resources` call; by default the
+        SDK's own apply. With `asset_client`, CAI searches `asset_scopes` (default: each
+        project as `projects/P`), matched to `catalogue` (the pack's; default: the shipped
+        pack's)."""
         self._factory = client_factory
         self._projects = tuple(dict.fromkeys(projects))
         self._page_size = page_size
@@ -72,16 +173,119 @@ class GcpCollector(Collector):
             self._call_kwargs["retry"] = retry
         if timeout is not None:
             self._call_kwargs["timeout"] = timeout
+        self._asset_client = asset_client
+        self._scopes = tuple(dict.fromkeys(asset_scopes)) or tuple(
+            f"projects/{p}" for p in self._projects)
+        self._catalogue = catalogue
 
     def collect(self, ctx: CollectContext) -> Inventory:
         projects = [p for p in self._projects if ctx.wants(p)]
-        workers = max(1, min(ctx.workers, len(projects) or 1))
+        scopes = [s for s in self._scopes if ctx.wants(s.removeprefix("projects/"))] \
+            if self._asset_client is not None else []
+        if scopes and self._catalogue is None:
+            self._catalogue = _shipped_catalogue()
+        tasks: list[Callable[[], tuple[list[System], list[Flow], list[CoverageGap]]]] = [
+            *(lambda p=p: self._project(p, ctx) for p in projects),
+            *(lambda s=s: self._scope(s, ctx) for s in scopes),
+        ]
+        workers = max(1, min(ctx.workers, len(tasks) or 1))
         with ThreadPoolExecutor(max_workers=workers) as pool:
-            parts = list(pool.map(lambda p: self._project(p, ctx), projects))
-        systems = [s for part in parts for s in part[0]]
-        flows = [f for part in parts for f in part[1]]
+            parts = list(pool.map(lambda task: task(), tasks))
+        bucket_parts, asset_parts = parts[:len(projects)], parts[len(projects):]
+        systems = [s for part in bucket_parts for s in part[0]]
+        flows = [f for part in bucket_parts for f in part[1]]
         gaps = [g for part in parts for g in part[2]]
+        seen = {s.id for s in systems}  # Cloud Storage's answer wins over CAI's for a bucket
+        for part in asset_parts:
+            fresh = [s for s in part[0] if s.id not in seen]
+            seen.update(s.id for s in fresh)
+            systems.extend(fresh)
+            flows.extend(f for f in part[1] if f.target in {s.id for s in fresh})
         return Inventory(tuple(systems), tuple(flows), tuple(gaps))
+
+    # ------------------------------------------------------------------ Cloud Asset Inventory
+    def _scope(self, scope: str, ctx: CollectContext
+               ) -> tuple[list[System], list[Flow], list[CoverageGap]]:
+        """One CAI scope: every page of `searchAllResources`. Any exception is the scope's
+        gap; the pages already read are kept."""
+        systems: list[System] = []
+        flows: list[Flow] = []
+        gaps: list[CoverageGap] = []
+        assert self._asset_client is not None
+        try:
+            client = self._asset_client()
+            try:
+                request: dict[str, Any] = {"scope": scope}
+                if self._page_size:
+                    request["page_size"] = self._page_size
+                pager = client.search_all_resources(request=request, **self._call_kwargs)
+                for page in pager.pages:
+                    for index, result in enumerate(page.results):
+                        try:  # one unreadable entry is its own gap; the rest is kept
+                            self._asset(result, scope, ctx, systems, flows)
+                        except Exception as exc:
+                            name = getattr(result, "name", None) or f"#{index} of a page"
+                            gaps.append(CoverageGap("gcp", f"asset scope {scope} resource "
+                                                    f"{name}", _faults.reason(exc)))
+            finally:
+                transport = getattr(client, "transport", None)
+                close = getattr(transport, "close", None)
+                if callable(close):
+                    close()
+        except Exception as exc:
+            gaps.append(CoverageGap("gcp", f"asset scope {scope}",
+                                    _faults.reason(exc, _gcp_error)
+                                    + _faults.kept_note(len(systems), "resource")))
+        if ctx.progress is not None:
+            ctx.progress(f"asset scope {scope}", 1)
+        return systems, flows, gaps
+
+    def _asset(self, result: Any, scope: str, ctx: CollectContext,
+               systems: list[System], flows: list[Flow]) -> None:
+        name = str(result.name)
+        if not name:
+            raise KeyError("name")  # a full resource name is the system id
+        asset_type = str(result.asset_type)
+        labels = {str(k): str(v) for k, v in dict(result.labels or {}).items()}
+        classified = ctx.classification.tag in labels
+        catalogue = self._catalogue or Catalogue()
+        tf_type = ASSET_TYPES.get(asset_type)
+        entry = catalogue.entry(tf_type) if tf_type else None
+        raw = str(result.location or "")
+        regions: tuple[str, ...] = ()
+        unknown: str | None = None
+        if entry is None:
+            if not classified:
+                return  # not a store the catalogue knows, and no classified data in it
+            source = catalogue.sources.get("gcp", "policies/catalogue/gcp.yaml")
+            unknown = (f"asset type {asset_type} is not in the resource catalogue ({source}"
+                       f"{', as ' + tf_type if tf_type else ''}; collectors/gcp.py "
+                       "ASSET_TYPES), so where it keeps its data is unknown")
+        elif not entry.store and not classified:
+            return
+        elif raw:
+            where = normalise(raw, _location_form(entry))
+            regions = (where,) if where else ()
+        if not regions and unknown is None:
+            unknown = "resource reported no location"
+        tags = {**labels, TAG_ASSET_TYPE: asset_type}
+        if raw:
+            tags[TAG_LOCATION] = raw
+        project = scope.removeprefix("projects/") if scope.startswith("projects/") else \
+            str(result.project or "").removeprefix("projects/") or scope
+        system, fed = resource_system(
+            provider="gcp",
+            resource_id=name,
+            name=str(result.display_name or "") or name.rpartition("/")[2],
+            account=project,
+            regions=regions,
+            tags=tags,
+            ctx=ctx,
+            unknown_reason=unknown,
+        )
+        if system is not None:
+            systems.append(system)
+            flows.extend(fed)
 
     def _project(
         self, project: str, ctx: CollectContext
@@ -161,6 +365,24 @@ class GcpCollector(Collector):
         if system is not None:
             systems.append(system)
             flows.extend(fed)
+
+
+def _location_form(entry: Entry) -> str:
+    """How the entry's first attribute step spells a location (zone, spanner_config, ...):
+    CAI's `location` is the same value the Terraform attribute holds."""
+    for step in entry.location:
+        if step.attr is not None:
+            return step.as_
+        if step.provider is not None:
+            return step.as_
+    return "region"
+
+
+def _shipped_catalogue() -> Catalogue:
+    """The shipped pack's catalogue, for callers that pass none (the CLI passes its own)."""
+    from residency.policy.pack import PolicyPack
+
+    return PolicyPack.load().catalogue
 
 
 def _bucket_fields(bucket: Any) -> dict[str, Any]:

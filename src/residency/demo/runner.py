@@ -151,6 +151,7 @@ def _scan(estate: EstateIn, datamap: DataMap, pack: Any, say: Progress) -> list[
     from residency.collectors.azure import loopback_collector
     from residency.collectors.gcp import GcpCollector, emulator_client_factory
     from residency.demo.estate import arm_peer, gcs_peer
+    from residency.demo.moto_services import MotoServiceGaps
 
     ctx = CollectContext(datamap.classification, workers=8)
     with contextlib.ExitStack() as stack:
@@ -163,11 +164,14 @@ def _scan(estate: EstateIn, datamap: DataMap, pack: Any, say: Progress) -> list[
         say(f"seeding the service-desk estate into moto at {aws_url}")
         gaps = _seed(estate, aws_url)
         collectors: list[Collector] = [
-            AwsCollector(gaps.install(isolated_session()), organization=False,
+            AwsCollector(MotoServiceGaps().install(gaps.install(isolated_session())),
+                         organization=False,
                          accounts=[a.id for a in estate.aws.accounts], role_name=ROLE_NAME,
                          regions=estate.aws.regions, endpoint_url=aws_url, max_attempts=2),
-            GcpCollector(emulator_client_factory(gcs.url), [p.id for p in estate.gcp.projects]),
-            loopback_collector(partial(pack.paired_region, "azure"), arm.url),
+            GcpCollector(emulator_client_factory(gcs.url), [p.id for p in estate.gcp.projects],
+                         catalogue=pack.catalogue),
+            loopback_collector(partial(pack.paired_region, "azure"), arm.url,
+                               catalogue=pack.catalogue),
         ]
         inventories = []
         for c in collectors:

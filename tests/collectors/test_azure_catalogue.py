@@ -1,0 +1,296 @@
+"""The Azure collector reads the gate's resource catalogue (`azapi_resource:<ARM type>`).
+
+A local ARM peer serves each catalogued type shaped as its REST reference's sample response
+(`residency.demo.fake_arm`), with the generic list leaving out `properties` as ARM's does, so
+every type whose copies live in `properties` is read again with a GET by id. Each store is
+found at its countries, every copy is a replication flow to the right region, a secondary
+location ARM reports wins over the pack's pairing, and what cannot be read is a gap.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from residency.collectors.azure import (
+    API_VERSIONS,
+    TAG_COPY_LOCATION,
+    AzureCollector,
+    EmulatorCredential,
+    loopback_bearer_policy,
+)
+from residency.collectors.interface import CollectContext
+from residency.demo.fake_arm import (
+    FakeArm,
+    acr_replication,
+    authorization_failed,
+    container_registry,
+    cosmos_account,
+    failover_group,
+    flexible_server,
+    generic,
+    namespace_like,
+    recovery_vault,
+    sql_database,
+    sql_server,
+    storage_account,
+)
+from residency.demo.fake_gcs import HttpFault
+from residency.model import Classification, ClassificationValue, Inventory, System
+from residency.policy.catalogue import Entry, Step
+from residency.policy.pack import PolicyPack
+
+ROOT = Path(__file__).resolve().parents[2]
+CLASSIFICATION = Classification(
+    "data-classification", (("customer-pii", ClassificationValue(frozenset({"contact"}))),)
+)
+PII = {"data-classification": "customer-pii"}
+SUB = "00000000-0000-4000-8000-0000000000c1"
+SUB_DENIED = "00000000-0000-4000-8000-0000000000c2"
+
+SA_REPORTED = storage_account(SUB, "rg", "eureported", "westeurope", "Standard_RAGRS", PII,
+                              secondary_location="northeurope")
+SA_PAIRED = storage_account(SUB, "rg", "brpaired", "brazilsouth", "Standard_GRS", PII)
+SA_LOCAL = storage_account(SUB, "rg", "eulocal", "westeurope", "Standard_LRS", PII)
+COSMOS = cosmos_account(SUB, "rg", "crm", "West Europe",
+                        ["West Europe", "East US", "Australia East"], PII)
+SQL_EU = sql_server(SUB, "rg", "sql-eu", "westeurope", PII)
+SQL_US = sql_server(SUB, "rg", "sql-us", "eastus2", PII)
+DB_GEO = sql_database(SQL_EU, "tickets", "Geo", PII)
+DB_LOCAL = sql_database(SQL_EU, "scratch", "Local", PII)
+FOG = failover_group(SQL_EU, "tickets-fog", [SQL_US], [DB_GEO])
+PG_EU = flexible_server(SUB, "rg", "PostgreSQL", "pg-eu", "germanywestcentral",
+                        geo_backup=True, tags=PII)
+PG_US = flexible_server(SUB, "rg", "PostgreSQL", "pg-us", "eastus", source=PG_EU)
+MY_BR = flexible_server(SUB, "rg", "MySQL", "my-br", "brazilsouth", geo_backup=True, tags=PII)
+VAULT_GRS = recovery_vault(SUB, "rg", "rsv-ch", "switzerlandnorth", "GeoRedundant", PII)
+VAULT_LRS = recovery_vault(SUB, "rg", "rsv-lrs", "switzerlandnorth", "LocallyRedundant", PII)
+ACR = container_registry(SUB, "rg", "acreu", "westeurope", PII)
+ACR_HOME = acr_replication(ACR, "westeurope")
+ACR_JP = acr_replication(ACR, "japaneast")
+LAW = namespace_like(SUB, "rg", "Microsoft.OperationalInsights/workspaces", "law-uk", "uksouth",
+                     PII)
+SB = namespace_like(SUB, "rg", "Microsoft.ServiceBus/namespaces", "sb-ca", "canadacentral", PII)
+EH = namespace_like(SUB, "rg", "Microsoft.EventHub/namespaces", "eh-in", "centralindia", PII)
+REDIS = namespace_like(SUB, "rg", "Microsoft.Cache/redis", "redis-sg", "southeastasia", PII)
+EVERY = [SA_REPORTED, SA_PAIRED, SA_LOCAL, COSMOS, SQL_EU, SQL_US, DB_GEO, DB_LOCAL, PG_EU,
+         PG_US, MY_BR, VAULT_GRS, VAULT_LRS, ACR, ACR_HOME, ACR_JP, LAW, SB, EH, REDIS]
+
+
+def estate() -> FakeArm:
+    return FakeArm(
+        subscriptions=[SUB, SUB_DENIED],
+        resources={SUB: EVERY},
+        proxies={SUB: [FOG]},
+        errors={SUB_DENIED: authorization_failed(SUB_DENIED)},
+    )
+
+
+@pytest.fixture(scope="module")
+def fake() -> Iterator[FakeArm]:
+    server = estate().start()
+    yield server
+    server.stop()
+
+
+def collector(fake: FakeArm, pack: PolicyPack, paired: Any = None, **kw: Any) -> AzureCollector:
+    credential = EmulatorCredential()
+    return AzureCollector(
+        credential, paired or (lambda region: pack.paired_region("azure", region)),
+        kw.pop("subscriptions", ()), base_url=fake.url,
+        client_kwargs={"authentication_policy": loopback_bearer_policy(credential),
+                       "retry_total": 0},
+        catalogue=kw.pop("catalogue", pack.catalogue),
+    )
+
+
+def collect(fake: FakeArm, pack: PolicyPack, **kw: Any) -> Inventory:
+    classified_only = kw.pop("classified_only", False)
+    return collector(fake, pack, **kw).collect(
+        CollectContext(CLASSIFICATION, classified_only=classified_only, workers=4))
+
+
+def by_id(inv: Inventory) -> dict[str, System]:
+    return {s.id: s for s in inv.systems}
+
+
+def countries(pack: PolicyPack, system: System) -> set[str]:
+    resolved = pack.resolve(system.location)
+    assert resolved.known, resolved.unresolved
+    return set(resolved.countries)
+
+
+def copies(inv: Inventory, source: dict[str, Any]) -> dict[str, str]:
+    """target id -> flow purpose, for the replication flows out of `source`."""
+    return {f.target: f.purpose or "" for f in inv.flows
+            if f.kind == "replication" and f.source == source["id"]}
+
+
+@pytest.fixture(scope="module")
+def scanned(fake: FakeArm, pack: PolicyPack) -> Inventory:
+    return collect(fake, pack)
+
+
+def test_every_catalogued_store_is_found_at_its_countries(
+    scanned: Inventory, pack: PolicyPack
+) -> None:
+    systems = by_id(scanned)
+    expected = [
+        (SA_REPORTED, {"NL"}), (SA_PAIRED, {"BR"}), (COSMOS, {"NL"}), (SQL_EU, {"NL"}),
+        (SQL_US, {"US"}), (DB_GEO, {"NL"}), (PG_EU, {"DE"}), (PG_US, {"US"}),
+        (MY_BR, {"BR"}), (VAULT_GRS, {"CH"}), (ACR, {"NL"}), (ACR_JP, {"JP"}),
+        (LAW, {"GB"}), (SB, {"CA"}), (EH, {"IN"}), (REDIS, {"SG"}),
+    ]
+    for res, where in expected:
+        assert countries(pack, systems[res["id"]]) == where, res["id"]
+        assert systems[res["id"]].account == SUB
+    # a failover group is no store of its own (catalogue: store false)
+    assert FOG["id"] not in systems
+
+
+def test_copies_are_replication_flows_to_the_right_region(
+    scanned: Inventory, pack: PolicyPack
+) -> None:
+    systems = by_id(scanned)
+
+    def copy_countries(res: dict[str, Any]) -> set[str]:
+        return {c for target in copies(scanned, res) for c in countries(pack, systems[target])}
+
+    assert copy_countries(COSMOS) == {"US", "AU"}  # West Europe itself is no copy
+    assert copy_countries(DB_GEO) == {"IE"}  # geo-backup to the pair of West Europe
+    assert copy_countries(SQL_EU) == {"US"}  # failover group partner in East US 2
+    assert copy_countries(PG_EU) == {"DE", "US"}  # geo-backup to Germany North + replica
+    assert copy_countries(MY_BR) == {"US"}  # geo-backup: Brazil South pairs with S. Central US
+    assert copy_countries(VAULT_GRS) == {"CH"}
+    assert copy_countries(ACR) == {"JP"}  # the home replication is no transfer
+    assert copies(scanned, PG_EU)[PG_US["id"]].endswith("(body.properties."
+                                                        "sourceServerResourceId)")
+    assert ACR_JP["id"] in copies(scanned, ACR)
+    fog = copies(scanned, SQL_EU)
+    assert list(fog) == [f"{FOG['id']}#copy/eastus2"]
+    for target in (*copies(scanned, COSMOS), *fog, *copies(scanned, DB_GEO)):
+        assert systems[target].data_categories == {"contact"}
+    # no copy for what stays in one region
+    for res in (SA_LOCAL, DB_LOCAL, VAULT_LRS, LAW, SB, EH, REDIS, SQL_US, PG_US):
+        assert not copies(scanned, res), res["id"]
+
+
+def test_the_secondary_arm_reports_beats_the_packs_pair(fake: FakeArm, pack: PolicyPack) -> None:
+    # a pairing that disagrees with ARM: ARM's answer is the truth
+    inv = collect(fake, pack, subscriptions=(SUB,), paired=lambda _region: "eastus")
+    systems = by_id(inv)
+    [target] = copies(inv, SA_REPORTED)
+    assert target == f"{SA_REPORTED['id']}#copy/northeurope"
+    assert countries(pack, systems[target]) == {"IE"}
+    assert dict(systems[target].tags)[TAG_COPY_LOCATION] == "reported by ARM"
+    assert "secondaryLocation" in copies(inv, SA_REPORTED)[target]
+    # the pairing is the fallback where ARM reports no secondary, and says so
+    [paired] = copies(inv, SA_PAIRED)
+    assert paired == f"{SA_PAIRED['id']}#secondary"
+    assert systems[paired].location.regions == ("eastus",)
+    assert "policy pack" in dict(systems[paired].tags)[TAG_COPY_LOCATION]
+    assert "ARM reported no copy location" in copies(inv, SA_PAIRED)[paired]
+
+
+def test_properties_are_read_by_id_at_the_types_api_version(
+    fake: FakeArm, pack: PolicyPack
+) -> None:
+    fake.requests.clear()
+    collect(fake, pack, subscriptions=(SUB,))
+    paths = [p for _, p, _ in fake.requests]
+    for res in (SA_REPORTED, COSMOS, DB_GEO, PG_EU, MY_BR, VAULT_GRS):
+        version = API_VERSIONS[res["type"].lower()]
+        assert f"{res['id']}?api-version={version}" in paths, res["id"]
+    # located by `location` alone, or copies named by the listing: no read
+    for res in (LAW, SB, EH, REDIS, ACR, ACR_JP, SQL_EU):
+        assert not any(p.startswith(f"{res['id']}?") for p in paths), res["id"]
+    # failover groups are not in the generic list: listed under each server
+    assert f"{SQL_EU['id']}/failoverGroups?api-version=2021-11-01" in paths
+    assert all(auth for _, _, auth in fake.requests)
+
+
+def test_an_unreadable_subscription_and_property_read_are_gaps(pack: PolicyPack) -> None:
+    server = estate()
+    denied = json.dumps(authorization_failed(SUB)[1]).encode()
+    server.faults.append(HttpFault("/flexibleServers/my-br?", "status", status=403, body=denied))
+    server.start()
+    try:
+        inv = collect(server, pack)
+    finally:
+        server.stop()
+    gaps = {g.scope: g.reason for g in inv.gaps}
+    assert set(gaps) == {f"subscription {SUB_DENIED}", f"resource {MY_BR['id']} properties"}
+    assert gaps[f"subscription {SUB_DENIED}"].startswith("HTTP 403 AuthorizationFailed")
+    assert gaps[f"resource {MY_BR['id']} properties"].startswith("HTTP 403")
+    # the server itself is still located from the listing; its copies were not read
+    assert by_id(inv)[MY_BR["id"]].location.regions == ("brazilsouth",)
+    assert not copies(inv, MY_BR)
+
+
+def test_a_type_whose_properties_cannot_be_read_fails_closed(
+    pack: PolicyPack
+) -> None:
+    widget = generic(SUB, "rg", "Contoso.Data/widgets", "w1", "westeurope", PII)
+    extra = Entry(type="azapi_resource:Contoso.Data/widgets", provider="azure",
+                  location=(Step(attr="location", as_="azure"),),
+                  copies=(Step(attr="body.properties.replicaLocations[*]", as_="azure"),))
+    catalogue = dataclasses.replace(pack.catalogue,
+                                    entries={**pack.catalogue.entries, extra.type: extra})
+    server = FakeArm(subscriptions=[SUB], resources={SUB: [widget]}).start()
+    try:
+        inv = collect(server, pack, catalogue=catalogue)
+    finally:
+        server.stop()
+    systems = by_id(inv)
+    assert systems[widget["id"]].location.regions == ("westeurope",)
+    unknown = systems[f"{widget['id']}#copy/unknown"]
+    assert pack.resolve(unknown.location).any_country
+    assert "API_VERSIONS" in (unknown.location.unknown_reason or "")
+    assert copies(inv, widget) == {f"{widget['id']}#copy/unknown": "its copies could not be read"}
+
+
+def test_a_replica_of_a_source_outside_the_scan_is_an_unknown_source(pack: PolicyPack) -> None:
+    other = "00000000-0000-4000-8000-0000000000c9"
+    source = flexible_server(other, "rg", "PostgreSQL", "pg-hidden", "westeurope")
+    replica = flexible_server(SUB, "rg", "PostgreSQL", "pg-copy", "eastus", source=source,
+                              tags=PII)
+    server = FakeArm(subscriptions=[SUB], resources={SUB: [replica]}).start()
+    try:
+        inv = collect(server, pack, subscriptions=(SUB,))
+    finally:
+        server.stop()
+    systems = by_id(inv)
+    [flow] = [f for f in inv.flows if f.kind == "replication"]
+    assert (flow.source, flow.target) == (source["id"], replica["id"])
+    assert pack.resolve(systems[source["id"]].location).any_country
+
+
+def test_classified_only_keeps_the_copies_of_classified_data(
+    fake: FakeArm, pack: PolicyPack
+) -> None:
+    inv = collect(fake, pack, subscriptions=(SUB,), classified_only=True)
+    systems = by_id(inv)
+    # the untagged replica and ACR replication still receive the classified data
+    assert countries(pack, systems[PG_US["id"]]) == {"US"}
+    assert systems[PG_US["id"]].data_categories == {"contact"}
+    assert countries(pack, systems[ACR_JP["id"]]) == {"JP"}
+    assert {f.target for f in inv.flows} >= {PG_US["id"], ACR_JP["id"]}
+
+
+def test_the_shipped_role_grants_every_read() -> None:
+    role = json.loads((ROOT / "policies" / "iam" / "azure-readonly-role.json").read_text())
+    actions = set(role["Actions"])
+    assert {
+        "Microsoft.Resources/subscriptions/read",
+        "Microsoft.Resources/subscriptions/resources/read",
+    } <= actions
+    # every GET by id and child list is a `<type>/read`
+    for arm_type in [*API_VERSIONS, "microsoft.sql/servers/failovergroups"]:
+        assert any(a.lower() == f"{arm_type}/read" for a in actions), arm_type
+    assert all(a.endswith("/read") for a in actions)
+    assert role["DataActions"] == [] and role["NotActions"] == []
