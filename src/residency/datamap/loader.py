@@ -35,7 +35,7 @@ from residency.model import (
 from residency.policy.pack import PolicyPack
 from residency.policy.schema import SAFEGUARD_TYPES
 
-from .schema import DataMapIn, FlowIn, LocationIn, SafeguardIn
+from .schema import AccessIn, DataMapIn, FlowIn, LocationIn, SafeguardIn
 
 RESIDENCY_KEYWORDS = frozenset({"ADEQUATE"})
 
@@ -90,6 +90,10 @@ def _parse(raw: Any, pack: PolicyPack, path: Path, digest: str | None, *, owned:
         for offset, f in enumerate(models):
             flows.append(builder.flow(f, start + offset, systems, seen))
     _check_hr_categories(head, flows, builder)
+    for extra in builder.extra_flows:  # remote access by other parties, as flows
+        if extra.id in seen:
+            raise builder.fail("flows", f"flow id {extra.id!r} is also a remote-access flow")
+        flows.append(extra)
     return replace(head, flows=tuple(flows))
 
 
@@ -209,12 +213,40 @@ class _Builder:
         self.places = pack.known_places
         self._cat_cache: dict[tuple[str, ...], frozenset[str]] = {}
         self._sg_ok: set[tuple[str, str | None]] = set()
+        self.extra_flows: list[Flow] = []
         self.categories: frozenset[str] = pack.known_categories
         self.qualifications: frozenset[str] = pack.known_qualifications
         self.today = dt.date.today()  # a TIA dated after it is a typo, not an old TIA
 
     def fail(self, key: str, problem: str) -> InputError:
         return InputError(self.path, key, problem)
+
+    def accessor(self, system: System, a: AccessIn, parties: dict[str, Party],
+                 systems: dict[str, System], key: str) -> None:
+        """Remote access by another party: a system standing for that party's reach into
+        `system` from its country, and the flow that carries the data there."""
+        if a.party not in parties:
+            provider_party = self.pack.provider_party(a.party)
+            if provider_party is None:
+                raise self.fail(f"{key}.party", f"unknown party {a.party!r}")
+            parties[a.party] = provider_party
+        country = self.country(a.country, f"{key}.country")
+        ident = f"{system.id}@{a.party}/{country}"
+        if ident in systems:
+            raise self.fail(key, "duplicate accessor (same party and country)")
+        sgs = tuple(_safeguard(sg) for sg in a.safeguards)
+        for j, sg in enumerate(sgs):
+            self.check_safeguard(sg, f"{key}.safeguards[{j}]")
+        systems[ident] = System(
+            id=ident, party=a.party, role=Role(a.role),
+            location=Location(countries=frozenset({country})),
+            name=f"{parties[a.party].name} reading {system.name or system.id} from {country}",
+            source_file=self.path,
+        )
+        self.extra_flows.append(Flow(
+            id=f"access:{system.id}->{ident}", source=system.id, target=ident,
+            recurring=a.recurring, safeguards=sgs, kind="remote_access",
+        ))
 
     # ------------------------------------------------------------------ vocabulary
     def vocabulary(self, doc: DataMapIn) -> None:
@@ -308,12 +340,18 @@ class _Builder:
                 location=self.location(s.location, f"{key}.location"),
                 data_categories=self.categories_of(s.data_categories, f"{key}.data_categories"),
                 access_from=frozenset(
-                    self.country(c, f"{key}.access_from") for c in s.access_from
+                    self.country(c, f"{key}.access_from[{j}]")
+                    for j, c in enumerate(s.access_from) if isinstance(c, str)
                 ),
                 regimes=frozenset(s.regimes),
                 name=s.name,
                 source_file=self.path,
             )
+        for i, s in enumerate(doc.systems):
+            for j, a in enumerate(s.access_from):
+                if not isinstance(a, str):
+                    self.accessor(systems[s.id], a, parties, systems,
+                                  f"systems[{i}](id={s.id}).access_from[{j}]")
         rules = []
         for i, rule in enumerate(doc.residency):
             for a in rule.allowed:

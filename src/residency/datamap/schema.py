@@ -81,7 +81,9 @@ class SystemIn(_Strict):
     role: Literal["controller", "processor"]
     location: LocationIn
     data_categories: list[str] = []
-    access_from: list[str] = []
+    # a country (the system's own party reaches it from there), or an accessor: another
+    # party reading the system from a country is a transfer to that party
+    access_from: list[str | AccessIn] = []
     regimes: list[str] = []
     name: str | None = None
     description: str | None = None
@@ -107,6 +109,17 @@ class SafeguardIn(_Strict):
     conditions: list[str] = []
     # SCC Module 4: the EU processor combines the controller's data with EU-collected data
     combines_eu_data: bool = False
+
+
+class AccessIn(_Strict):
+    """`access_from: [{country: IN, party: deskco-india}]`: my processor's affiliate in India
+    reads this system, a transfer to that affiliate, with its own safeguards."""
+
+    country: str
+    party: str
+    role: Literal["controller", "processor"] = "processor"
+    safeguards: list[SafeguardIn] = []
+    recurring: bool = True
 
 
 class FlowIn(_Strict):

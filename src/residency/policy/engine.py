@@ -376,6 +376,7 @@ class Engine:
                     scope_notes.append(f"{IMPORTER} is outside the scope of {scope_miss}"
                                        f"{self._hr_note(scope_miss, hr)}")
         _stale(verdict, third, not missing and not out_of_scope, out)
+        _not_drafted_for(verdict, dst_party, third, out)
         if tia_needed:
             self._check_tia(regime, verdict, safeguards, tuple(tia_needed), out)
         if derogated and recurring:
@@ -765,6 +766,19 @@ def _stale(verdict: _SafeguardVerdict, third: tuple[str, ...], covered: bool,
                         instrument, None))
         else:
             out.append(("RES-T005", msg, third, instrument, None))
+
+
+def _not_drafted_for(verdict: _SafeguardVerdict, importer: Party, third: tuple[str, ...],
+                     out: list[_Spec]) -> None:
+    """RES-T009: a safeguard relied on whose text excludes this importer (2021/914 and an
+    importer itself subject to the GDPR under Art. 3(2))."""
+    quals = importer.certifications | importer.subject_to
+    for sg, ins in verdict.art46:
+        hit = sorted(quals & set(ins.not_drafted_for))
+        if hit:
+            out.append(("RES-T009", f"{IMPORTER} is {', '.join(hit)}: {ins.name} is not "
+                        f"drafted for such an importer, though the flow remains a transfer",
+                        third, ins.id, None))
 
 
 def _occasional_only(verdict: _SafeguardVerdict, derogated: tuple[str, ...],

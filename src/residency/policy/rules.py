@@ -133,6 +133,19 @@ RULES: dict[str, Rule] = {
             _GDPR,
         ),
         Rule(
+            "RES-T009",
+            "Safeguard not drafted for this importer",
+            Severity.WARNING,
+            "GDPR Art. 3(2), Art. 44; Implementing Decision (EU) 2021/914 Art. 1(1), recital 7",
+            "The importer is itself subject to the GDPR under Art. 3(2). The data still leave "
+            "the EEA, so it is a transfer, but SCC 2021/914 are drafted only for importers not "
+            "subject to the GDPR: they duplicate obligations it already has and the EDPB asks "
+            "for clauses fitting that case.",
+            "Record the importer's Art. 3(2) status, adapt the clauses with counsel, and "
+            "replace them with the Art. 3(2) clauses once the Commission adopts them.",
+            "https://eur-lex.europa.eu/legal-content/EN/TXT/?uri=CELEX:32021D0914",
+        ),
+        Rule(
             "RES-L001",
             "Location cannot be resolved to countries",
             Severity.ERROR,

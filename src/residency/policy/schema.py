@@ -238,6 +238,10 @@ class Instrument(_Strict):
     """Instrument ids this one only works together with, on the same flow (the UK Addendum
     rides on SCC 2021/914)."""
     grounds: list[DerogationGround] = []
+    not_drafted_for: list[str] = []
+    """Importer qualifications the instrument was not drafted for (2021/914 Art. 1(1) and
+    recital 7: not for an importer itself subject to the GDPR under Art. 3(2)); relying on it
+    then is RES-T009, a warning (the transfer stays a transfer)."""
     status: Literal["in_force", "repealed", "expired"] = "in_force"
     note: str = ""
     verified: bool = True
