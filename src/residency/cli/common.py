@@ -194,3 +194,44 @@ def finish(
         sys.stderr.flush()
         os._exit(code)
     sys.exit(code)
+
+
+_FILE = click.Path(path_type=Path, dir_okay=False)
+
+
+def postprocess_options(func: F) -> F:
+    """Waivers and baselines, the same on every evaluating command (check, scan, gate)."""
+    func = click.option("--write-baseline", "write_baseline_path", type=_FILE, default=None,
+                        help="Record this run's findings and transfers as the new baseline.")(func)
+    func = click.option("--baseline", "baseline_path", type=_FILE, default=None,
+                        help="Only findings not in this baseline count.")(func)
+    return click.option("--waivers", "waivers_path", type=_FILE, default=None,
+                        help="Accepted findings with owner, reference and expiry (YAML or "
+                        "JSON).")(func)
+
+
+def postprocess(
+    report: Report,
+    waivers_path: Path | None,
+    baseline_path: Path | None,
+    write_baseline_path: Path | None,
+) -> Report:
+    """The one post-processing step after the engine: waivers, then the baseline."""
+    if waivers_path is not None:
+        from residency.waivers import apply_waivers, load_waivers
+
+        # expiry and maximum life are judged on the real date: --as-of cannot revive a waiver
+        report, _ = apply_waivers(report, load_waivers(waivers_path), dt.date.today())
+    if baseline_path is not None:
+        from residency.baseline import apply_baseline, load_baseline
+
+        baseline = load_baseline(baseline_path)
+        for warning in baseline.warnings():
+            click.echo(f"residency: warning: {warning}", err=True)
+        report = apply_baseline(report, baseline)
+    if write_baseline_path is not None:
+        from residency.baseline import write_baseline
+
+        write_baseline(report, write_baseline_path)
+    return report
+

@@ -16,6 +16,8 @@ from residency.cli.common import (
     exit_code,
     guarded,
     load_inputs,
+    postprocess,
+    postprocess_options,
     write_report,
 )
 from residency.cli.history import db_option, new_failures, record_if_requested
@@ -48,6 +50,7 @@ def _check_shard(_ctx: click.Context, _param: click.Parameter, value: str | None
 @click.option("--fail-on-new", "only_new", is_flag=True,
               help="Exit 1 only for new error findings or new third countries since the last "
               "recorded run of the same scope (needs --db or --record).")
+@postprocess_options
 @eval_options
 @db_option
 @guarded
@@ -66,6 +69,9 @@ def scan(
     only_new: bool,
     db: str | None,
     record: bool,
+    waivers_path: Path | None,
+    baseline_path: Path | None,
+    write_baseline_path: Path | None,
     **provider_opts: Any,
 ) -> None:
     """Scan AWS, Google Cloud and Azure for where classified data lives and is replicated."""
@@ -88,6 +94,7 @@ def scan(
         report = Engine(pack, EngineOptions(as_of, frozenset(assume_invalid))).run(
             datamap, inventories
         )
+    report = postprocess(report, waivers_path, baseline_path, write_baseline_path)
     if inventory_out is not None:
         from residency.formats.inventory import write_inventory
 
