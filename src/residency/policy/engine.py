@@ -375,12 +375,8 @@ class Engine:
                 if scope_miss:
                     scope_notes.append(f"{IMPORTER} is outside the scope of {scope_miss}"
                                        f"{self._hr_note(scope_miss, hr)}")
-        _stale(verdict, third, not missing and not out_of_scope, out)
-        _not_drafted_for(verdict, dst_party, third, out)
-        if tia_needed:
-            self._check_tia(regime, verdict, safeguards, tuple(tia_needed), out)
-        if derogated and recurring:
-            _occasional_only(verdict, tuple(derogated), out)
+        self._conditions(regime, verdict, dst_party, third, safeguards, not missing and
+                         not out_of_scope, tuple(tia_needed), tuple(derogated), recurring, out)
         unusable = ""
         if verdict.not_applicable:
             unusable = (f"; present but not usable under {regime}: "
@@ -399,6 +395,20 @@ class Engine:
                         f"adequacy decision, valid safeguard or derogation{notes}{unusable}",
                         tuple(missing), None, None))
         return _Verdict(tuple(bases), out)
+
+    def _conditions(
+        self, regime: str, verdict: _SafeguardVerdict, importer: Party, third: tuple[str, ...],
+        safeguards: tuple[Safeguard, ...], covered: bool, tia_needed: tuple[str, ...],
+        derogated: tuple[str, ...], recurring: bool, out: list[_Spec],
+    ) -> None:
+        """What the bases found still ask for: stale entries, instruments not drafted for
+        this importer, a TIA, and derogations kept for occasional transfers."""
+        _stale(verdict, third, covered, out)
+        _not_drafted_for(verdict, importer, third, out)
+        if tia_needed:
+            self._check_tia(regime, verdict, safeguards, tia_needed, out)
+        if derogated and recurring:
+            _occasional_only(verdict, derogated, out)
 
     def _hr_note(self, decision_id: str, hr: bool) -> str:
         """Why HR data falls outside a decision whose scope treats it separately."""
@@ -773,7 +783,7 @@ def _not_drafted_for(verdict: _SafeguardVerdict, importer: Party, third: tuple[s
     """RES-T009: a safeguard relied on whose text excludes this importer (2021/914 and an
     importer itself subject to the GDPR under Art. 3(2))."""
     quals = importer.certifications | importer.subject_to
-    for sg, ins in verdict.art46:
+    for _sg, ins in verdict.art46:
         hit = sorted(quals & set(ins.not_drafted_for))
         if hit:
             out.append(("RES-T009", f"{IMPORTER} is {', '.join(hit)}: {ins.name} is not "
