@@ -248,6 +248,9 @@ class DataMap:
     classification: Classification = field(default_factory=Classification)
     source: str | None = None
     digest: str | None = None
+    special_categories: tuple[tuple[str, str], ...] = ()
+    """(category, art9 | art10): GDPR Art. 9 / Art. 10 data, from the pack's vocabulary
+    and the map's own `data_categories` declarations."""
     hr_data_categories: frozenset[str] = frozenset()
     """Categories that are human-resources data (about the organisation's staff, collected in
     the employment relationship); some adequacy scopes (DPF) treat them separately."""
@@ -350,6 +353,8 @@ class Report:
     assumed_invalid: tuple[str, ...] = ()
     map_source: str | None = None
     map_digest: str | None = None
+    special_categories: tuple[tuple[str, str], ...] = ()
+    """(category, art9 | art10) for the special categories the map's data include."""
 
     def max_severity(self, include_waived: bool = False) -> Severity | None:
         ranked = [f.severity for f in self.findings if include_waived or not f.waived]

@@ -264,6 +264,16 @@ class _Builder:
         self.categories = self.pack.known_categories | frozenset(declared)
         self.qualifications = self.pack.known_qualifications | frozenset(doc.qualifications)
 
+    def special(self, doc: DataMapIn) -> tuple[tuple[str, str], ...]:
+        """Art. 9/10 categories: the pack's vocabulary, then the map's own declarations."""
+        out = {name: e.special for name, e in self.pack.vocabulary.data_categories.items()
+               if e.special}
+        if isinstance(doc.data_categories, dict):
+            for name, decl in doc.data_categories.items():
+                if decl is not None and decl.special:
+                    out[name] = decl.special
+        return tuple(sorted(out.items()))
+
     def categories_of(self, names: Iterable[str], key: str) -> frozenset[str]:
         out = frozenset(names)
         for name in out - self.categories:
@@ -390,6 +400,7 @@ class _Builder:
             source=self.path,
             digest=digest,
             hr_data_categories=self.categories_of(doc.hr_data_categories, "hr_data_categories"),
+            special_categories=self.special(doc),
         )
 
     def flow(

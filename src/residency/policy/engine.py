@@ -160,6 +160,7 @@ class Engine:
             assumed_invalid=tuple(sorted(self.opt.assume_invalid)),
             map_source=datamap.source,
             map_digest=datamap.digest,
+            special_categories=datamap.special_categories,
         )
 
     # ------------------------------------------------------------------ locations

@@ -369,6 +369,17 @@ class _Builder:
             yield Statement(
                 "Data categories: " + (", ".join(sorted(flow.data_categories)) or "none declared")
                 + ".", fsrc)
+            special = dict(self.report.special_categories)
+            carried = set(flow.data_categories).union(
+                *(t.data_categories for t in transfers if t.flow == flow.id))
+            sensitive = sorted(c for c in carried if c in special)
+            if sensitive:
+                yield Statement(
+                    "Special categories: " + ", ".join(
+                        f"{c} (GDPR Art. {special[c].removeprefix('art')})" for c in sensitive)
+                    + ". Chapter V applies as to any data, but the assessment of the "
+                    "destination's law weighs them, and a DPIA (Art. 35(3)(b)) is likely "
+                    "required.", self.prov.map("data_categories") + " / pack vocabulary.yaml")
             if not flow.purpose:
                 yield Blank(f"Purpose of `{flow.id}` is not declared in the map.")
             if dst.access_from:
@@ -549,6 +560,23 @@ class _Builder:
                 yield Statement(f"No tags or labels are recorded for `{sid}` (no collected "
                                 "evidence of encryption, key location or pseudonymisation).",
                                 self.sys_src(s))
+            if s.keys:
+                yield Table(
+                    ("Key", "Region", "Multi-Region replicas", "Origin", "Managed by"),
+                    tuple((k.arn or k.key or "(service-owned)", k.region or "?",
+                           ", ".join(k.replica_regions) or "none", k.origin or "?",
+                           k.key_manager or "?") for k in s.keys),
+                    f"encryption keys read by the scan (machine-verified): {self.sys_src(s)}")
+                outside = sorted({r for k in s.keys for r in (k.region, *k.replica_regions)
+                                  if r})
+                if outside:
+                    yield Statement(
+                        f"The key material of `{sid}` is held in {', '.join(outside)}; whether "
+                        "that keeps the data out of the importer's reach depends on who can "
+                        "use the key there (EDPB Recommendations 01/2020, use case 1: "
+                        "encryption protects only where the keys stay with the exporter or a "
+                        "trusted party in the EEA or an adequate country).",
+                        f"{self.sys_src(s)} keys; {EDPB}")
             if s.access_from:
                 yield Statement(
                     f"`{sid}` is accessed from {', '.join(sorted(s.access_from))}: the importer "
