@@ -1,19 +1,23 @@
 """The flow graph: systems as nodes, flows as edges, with categories and regimes propagated.
 
 networkx stays behind `FlowGraph`; callers get typed answers (systems, flows, regime
-sets), never node or edge attribute dicts. The networkx graph is built on first use by a
-query (paths, ancestors, export): propagation runs on plain adjacency lists and integer
-bitsets, which keeps a million-flow map inside the time and memory budget.
+sets), never node or edge attribute dicts. Queries (paths, ancestors) and propagation run on
+plain adjacency lists (propagation on integer bitsets), linear in systems + flows whatever
+the shape, cycles included; networkx only builds the copy `export` hands out.
 """
 
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from functools import cached_property
+from itertools import pairwise
 from typing import Any
 
 from residency.model import Flow, Party, System
+
+MAX_HOPS = 64  # a path longer than this is not listed (no TIA reader follows it)
+STEP_BUDGET = 400  # flows examined per requested path: bounds a path query on any shape
 
 
 class FlowGraph:
@@ -42,6 +46,8 @@ class FlowGraph:
         self._every = 0
         self._carried_cache: dict[tuple[int, frozenset[str]], frozenset[str]] = {}
         self._held_cache: dict[tuple[int, frozenset[str]], frozenset[str]] = {}
+        self._paths_cache: dict[tuple[str, int, int], tuple[tuple[str, ...], ...]] = {}
+        self._rank_cache: dict[str, dict[str, int]] = {}
 
     # -------------------------------------------------------------- structure
     def __len__(self) -> int:
@@ -59,43 +65,176 @@ class FlowGraph:
     def inbound(self, system_id: str) -> list[Flow]:
         return self._in[system_id]
 
-    @cached_property
-    def _graph(self) -> Any:
-        import networkx as nx
-
-        g = nx.MultiDiGraph()
-        g.add_nodes_from(self.systems)
-        g.add_edges_from((f.source, f.target, f.id) for f in self.flows)
-        return g
-
     def upstream(self, system_id: str) -> set[str]:
         """Every system whose data can reach `system_id` (for onward-transfer paths)."""
-        import networkx as nx
-
-        return set(nx.ancestors(self._graph, system_id))
+        return self._reach(system_id, self._in, lambda f: f.source)
 
     def downstream(self, system_id: str) -> set[str]:
-        import networkx as nx
+        """Every system `system_id`'s data can reach."""
+        return self._reach(system_id, self._out, lambda f: f.target)
 
-        return set(nx.descendants(self._graph, system_id))
+    @staticmethod
+    def _reach(
+        start: str, adjacency: dict[str, list[Flow]], step: Callable[[Flow], str]
+    ) -> set[str]:
+        seen: set[str] = set()
+        stack = [start]
+        while stack:
+            for f in adjacency[stack.pop()]:
+                nxt = step(f)
+                if nxt not in seen:
+                    seen.add(nxt)
+                    stack.append(nxt)
+        seen.discard(start)
+        return seen
 
-    def paths_to(self, flow: Flow, limit: int = 5) -> list[list[str]]:
-        """A few simple paths from a root system to the flow's target, through the flow."""
-        import networkx as nx
+    def paths_to(self, flow: Flow, limit: int = 5, max_hops: int = MAX_HOPS) -> list[list[str]]:
+        """Up to `limit` simple paths from a root system to the flow's source, then its target.
 
-        roots = [s for s in self.upstream(flow.source) | {flow.source} if not self._in[s]]
-        out: list[list[str]] = []
-        for root in sorted(roots):
-            if root == flow.source:
-                out.append([root, flow.target])
-            else:
-                for path in nx.all_simple_paths(self._graph, root, flow.source):
-                    out.append([*path, flow.target])
-                    if len(out) >= limit:
-                        return out
-            if len(out) >= limit:
-                break
+        A root is a system no flow feeds, or for a group of systems that feed each other
+        and nothing else feeds (a controller its processors send data back to) one
+        representative. Paths are found backwards from the source, bounded by `limit`,
+        `max_hops` and a step budget, so cycles cost no more than chains; they are listed
+        by root, then in the order a depth-first walk along each system's flows meets them.
+        """
+        found = self._root_paths(flow.source, limit, max_hops)
+        return [[*p, flow.target] for p in found[:limit]]
+
+    def _root_paths(self, source: str, limit: int, max_hops: int) -> tuple[tuple[str, ...], ...]:
+        key = (source, limit, max_hops)
+        hit = self._paths_cache.get(key)
+        if hit is not None:
+            return hit
+        roots = self._roots
+        dist = self._root_distance
+        inbound = self._in
+        budget = STEP_BUDGET * max(limit, 1)
+        found: list[tuple[str, ...]] = []
+        if source in roots:
+            found.append((source,))
+        elif dist.get(source, max_hops + 1) <= max_hops:
+            path = [source]
+            on_path = {source}
+            stack = [iter(inbound[source])]
+            while stack and len(found) < limit and budget > 0:
+                for f in stack[-1]:
+                    budget -= 1
+                    u = f.source
+                    if u in on_path or len(path) + dist[u] > max_hops:
+                        if budget <= 0:
+                            break
+                        continue
+                    if u in roots:
+                        candidate = (u, *reversed(path))
+                        if candidate not in found:  # parallel flows give the same path
+                            found.append(candidate)
+                        if len(found) >= limit or budget <= 0:
+                            break
+                        continue
+                    path.append(u)
+                    on_path.add(u)
+                    stack.append(iter(inbound[u]))
+                    break
+                else:
+                    stack.pop()
+                    on_path.discard(path.pop())
+        found.sort(key=self._path_key)
+        out = tuple(found)
+        self._paths_cache[key] = out
         return out
+
+    def _path_key(self, path: tuple[str, ...]) -> tuple[str, tuple[int, ...]]:
+        """Root, then the rank of each hop among its system's successors in flow order:
+        the order in which a forward depth-first walk meets the paths."""
+        return path[0], tuple(self._successor_rank(a)[b] for a, b in pairwise(path))
+
+    def _successor_rank(self, system_id: str) -> dict[str, int]:
+        rank = self._rank_cache.get(system_id)
+        if rank is None:
+            rank = {}
+            for f in self._out[system_id]:
+                rank.setdefault(f.target, len(rank))
+            self._rank_cache[system_id] = rank
+        return rank
+
+    @cached_property
+    def _roots(self) -> frozenset[str]:
+        """Systems no flow feeds, plus one per group that feeds itself and nothing feeds:
+        its first member (by id) declaring data categories, else its first member."""
+        component = self._components
+        fed: set[int] = set()
+        members: dict[int, list[str]] = {}
+        for sid, c in component.items():
+            members.setdefault(c, []).append(sid)
+            for f in self._in[sid]:
+                if component[f.source] != c:
+                    fed.add(c)
+        roots: set[str] = set()
+        for c, ids in members.items():
+            if c in fed:
+                continue
+            ids.sort()
+            roots.add(next((i for i in ids if self.systems[i].data_categories), ids[0]))
+        return frozenset(roots)
+
+    @cached_property
+    def _root_distance(self) -> dict[str, int]:
+        """Hops from the nearest root, by one breadth-first pass for the whole graph."""
+        dist = dict.fromkeys(self._roots, 0)
+        queue = deque(sorted(self._roots))
+        while queue:
+            sid = queue.popleft()
+            d = dist[sid] + 1
+            for f in self._out[sid]:
+                if f.target not in dist:
+                    dist[f.target] = d
+                    queue.append(f.target)
+        return dist
+
+    @cached_property
+    def _components(self) -> dict[str, int]:
+        """Strongly connected components (iterative Tarjan): system id -> component number."""
+        index: dict[str, int] = {}
+        low: dict[str, int] = {}
+        component: dict[str, int] = {}
+        stack: list[str] = []
+        on_stack: set[str] = set()
+        counter = 0
+        for root in self.systems:
+            if root in index:
+                continue
+            index[root] = low[root] = counter
+            counter += 1
+            stack.append(root)
+            on_stack.add(root)
+            work = [(root, iter(self._out[root]))]
+            while work:
+                node, it = work[-1]
+                for f in it:
+                    nxt = f.target
+                    if nxt not in index:
+                        index[nxt] = low[nxt] = counter
+                        counter += 1
+                        stack.append(nxt)
+                        on_stack.add(nxt)
+                        work.append((nxt, iter(self._out[nxt])))
+                        break
+                    if nxt in on_stack and index[nxt] < low[node]:
+                        low[node] = index[nxt]
+                else:
+                    work.pop()
+                    if work:
+                        parent = work[-1][0]
+                        low[parent] = min(low[parent], low[node])
+                    if low[node] == index[node]:
+                        number = index[node]
+                        while True:
+                            member = stack.pop()
+                            on_stack.discard(member)
+                            component[member] = number
+                            if member == node:
+                                break
+        return component
 
     def export(self) -> Any:
         """A networkx copy with plain attributes (for GraphML/JSON/DOT formats)."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
 from html import escape
@@ -161,30 +162,74 @@ def _qb(a: float, m: float, b: float, t: float) -> float:
 
 
 def _layers(d: Diagram) -> list[list[str]]:
-    """Longest-path depth from the roots (cycles broken by capping at the node count)."""
+    """Longest-path depth from the roots, linear in nodes + edges on any shape.
+
+    A depth-first walk (roots first, then map order) sets aside the edges that close a
+    cycle, so a processor sending data back to its controller is drawn as an upward
+    edge; one topological pass over the rest gives each node its depth. Acyclic maps keep
+    the plain longest-path layering.
+    """
     ids = [n.id for n in d.nodes]
+    succ: dict[str, list[str]] = {i: [] for i in ids}
+    pred: dict[str, list[str]] = {i: [] for i in ids}
+    for e in d.edges:
+        if e.source in succ and e.target in succ:
+            pred[e.target].append(e.source)
+            if e.source != e.target:
+                succ[e.source].append(e.target)
+    forward = _drop_back_edges(ids, succ, pred)
+    indegree = dict.fromkeys(ids, 0)
+    for targets in forward.values():
+        for t in targets:
+            indegree[t] += 1
     depth = dict.fromkeys(ids, 0)
-    for _ in range(len(ids)):
-        changed = False
-        for e in d.edges:
-            if e.source == e.target:
-                continue
-            if depth[e.target] < depth[e.source] + 1 <= len(ids):
-                depth[e.target] = depth[e.source] + 1
-                changed = True
-        if not changed:
-            break
+    ready = deque(i for i in ids if not indegree[i])
+    while ready:
+        node = ready.popleft()
+        for t in forward[node]:
+            depth[t] = max(depth[t], depth[node] + 1)
+            indegree[t] -= 1
+            if not indegree[t]:
+                ready.append(t)
     layers: list[list[str]] = [[] for _ in range(max(depth.values(), default=0) + 1)]
     for i in ids:
         layers[depth[i]].append(i)
     # order each layer by the mean position of its parents (fewer crossings)
     pos = {i: k for k, i in enumerate(layers[0])}
     for layer in layers[1:]:
-        parents = {i: [pos[e.source] for e in d.edges if e.target == i and e.source in pos]
-                   for i in layer}
+        parents = {i: [pos[p] for p in pred[i] if p in pos] for i in layer}
         layer.sort(key=lambda i: sum(parents[i]) / len(parents[i]) if parents[i] else 1e9)
         pos.update({i: k for k, i in enumerate(layer)})
     return [layer for layer in layers if layer]
+
+
+def _drop_back_edges(
+    ids: list[str], succ: dict[str, list[str]], pred: dict[str, list[str]]
+) -> dict[str, list[str]]:
+    """`succ` without the edges a depth-first walk finds pointing back into its own path."""
+    forward: dict[str, list[str]] = {i: [] for i in ids}
+    state: dict[str, int] = {}  # 1 on the walk's path, 2 finished
+    starts = [i for i in ids if not any(p != i for p in pred[i])]
+    for start in (*starts, *ids):
+        if start in state:
+            continue
+        state[start] = 1
+        stack = [(start, iter(succ[start]))]
+        while stack:
+            node, it = stack[-1]
+            for t in it:
+                seen = state.get(t)
+                if seen == 1:
+                    continue  # closes a cycle: laid out as an upward edge
+                forward[node].append(t)
+                if seen is None:
+                    state[t] = 1
+                    stack.append((t, iter(succ[t])))
+                    break
+            else:
+                state[node] = 2
+                stack.pop()
+    return forward
 
 
 def _layered_svg(d: Diagram) -> str:
