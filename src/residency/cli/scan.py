@@ -24,6 +24,7 @@ from residency.cli.history import db_option, new_failures, record_if_requested
 from residency.cli.scan_aws import aws_options, build_aws
 from residency.cli.scan_azure import azure_options, build_azure
 from residency.cli.scan_gcp import build_gcp, gcp_options
+from residency.cli.scan_saas import build_saas, saas_options
 from residency.collectors.interface import CollectContext, Collector
 from residency.history.shard import in_shard, parse_shard
 from residency.model import Inventory
@@ -40,6 +41,7 @@ def _check_shard(_ctx: click.Context, _param: click.Parameter, value: str | None
 @aws_options
 @gcp_options
 @azure_options
+@saas_options
 @click.option("--workers", type=click.IntRange(1, 256), default=16, show_default=True,
               help="Concurrent API calls across accounts × regions × services.")
 @click.option("--classified-only", is_flag=True, help="Skip resources with no classification.")
@@ -81,11 +83,12 @@ def scan(
     collectors: list[Collector] = [
         c
         for c in (build_aws(pack, **provider_opts), build_gcp(pack, **provider_opts),
-                  build_azure(pack, **provider_opts))
+                  build_azure(pack, **provider_opts), build_saas(pack, **provider_opts))
         if c is not None
     ]
     if not collectors:
-        raise click.UsageError("nothing to scan: give --aws, --gcp PROJECT or --azure")
+        raise click.UsageError("nothing to scan: give --aws, --gcp PROJECT, --azure, "
+                               "--saas VENDOR=TENANT or --saas-attested FILE")
     scope_filter = (lambda key: in_shard(key, shard)) if shard else None
     ctx = CollectContext(datamap.classification, classified_only, workers,
                          scope_filter=scope_filter)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from residency.baseline import finding_fingerprint, transfer_context
@@ -37,11 +37,15 @@ class RunDiff:
     new_findings: tuple[Finding, ...]
     resolved_findings: tuple[Finding, ...]
     new_third_countries: tuple[tuple[str, tuple[str, ...]], ...]  # category -> countries
+    new_systems: tuple[str, ...] = ()
+    """Systems the newer run has and the older did not (a SaaS vendor's new sub-processor
+    is one even inside the EEA, where it makes no transfer)."""
 
     @property
     def empty(self) -> bool:
         return not (self.new_transfers or self.resolved_transfers or self.changed_transfers
-                    or self.new_findings or self.resolved_findings or self.new_third_countries)
+                    or self.new_findings or self.resolved_findings or self.new_third_countries
+                    or self.new_systems)
 
     def new_errors(self) -> tuple[Finding, ...]:
         return tuple(f for f in self.new_findings
@@ -51,8 +55,12 @@ class RunDiff:
 def diff(store: Store, run_a: int, run_b: int) -> RunDiff:
     """Compare run_a (older) with run_b (newer)."""
     info_a, info_b = store.run(run_a), store.run(run_b)
-    return diff_rows(info_a, info_b, store.transfer_rows(run_a), store.transfer_rows(run_b),
-                     store.findings(run_a), store.findings(run_b))
+    out = diff_rows(info_a, info_b, store.transfer_rows(run_a), store.transfer_rows(run_b),
+                    store.findings(run_a), store.findings(run_b))
+    before = {s.id for s in store.load_inventory(run_a).systems}
+    added = tuple(sorted(s.id for s in store.load_inventory(run_b).systems
+                         if s.id not in before))
+    return replace(out, new_systems=added)
 
 
 def diff_rows(
@@ -143,6 +151,7 @@ def _sections(d: RunDiff) -> list[tuple[str, list[str]]]:
                                for c in d.changed_transfers]),
         ("New findings", [_f(f) for f in d.new_findings]),
         ("Resolved findings", [_f(f) for f in d.resolved_findings]),
+        ("New systems", list(d.new_systems)),
     ]
 
 
@@ -208,6 +217,7 @@ def diff_to_dict(d: RunDiff) -> dict[str, Any]:
             "changed_transfers": len(d.changed_transfers),
         },
         "new_third_countries": {cat: list(cs) for cat, cs in d.new_third_countries},
+        "new_systems": list(d.new_systems),
         "new_transfers": [_transfer_dict(r) for r in d.new_transfers],
         "resolved_transfers": [_transfer_dict(r) for r in d.resolved_transfers],
         "changed_transfers": [{"before": _transfer_dict(c.before),
