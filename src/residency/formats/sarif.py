@@ -354,6 +354,8 @@ def _unquote(raw: str) -> str:
     """A YAML or JSON scalar as written (plain, single- or double-quoted) → its text."""
     raw = raw.strip()
     if raw.startswith('"'):
+        if "\\" not in raw and len(raw) > 1 and raw.endswith('"'):
+            return raw[1:-1]  # no escapes: the text as it stands (most addresses)
         try:
             value = json.loads(raw)
         except ValueError:
