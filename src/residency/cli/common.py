@@ -45,6 +45,32 @@ def exit_code(report: Report, fail_on: str) -> ExitCode:
     return ExitCode.FINDINGS if worst is not None and worst.rank >= threshold else ExitCode.CLEAN
 
 
+QUIET = "residency.quiet"  # key in click's shared Context.meta, set by the group from -q
+
+
+def is_quiet() -> bool:
+    """`-q` (or `quiet:` / RESIDENCY_QUIET) is in effect for this command."""
+    ctx = click.get_current_context(silent=True)
+    return bool(ctx is not None and ctx.meta.get(QUIET))
+
+
+def warn(message: str) -> None:
+    """A warning on stderr, unless -q (the output and the exit code still say it all)."""
+    if not is_quiet():
+        click.echo(f"residency: warning: {one_line(message)}", err=True)
+
+
+def note(message: str) -> None:
+    """Progress and other chatter on stderr, unless -q."""
+    if not is_quiet():
+        click.echo(f"residency: {one_line(message)}", err=True)
+
+
+def show_progress() -> bool:
+    """Whether to draw a progress bar: stderr is a terminal and -q is not in effect."""
+    return not is_quiet() and sys.stderr.isatty()
+
+
 def guarded(func: F) -> F:
     """Turn any ResidencyError into one line on stderr and exit 2 (never a traceback)."""
     @functools.wraps(func)
@@ -227,7 +253,7 @@ def postprocess(
 
         baseline = load_baseline(baseline_path)
         for warning in baseline.warnings():
-            click.echo(f"residency: warning: {warning}", err=True)
+            warn(warning)
         report = apply_baseline(report, baseline)
     if write_baseline_path is not None:
         from residency.baseline import write_baseline

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
+import shlex
 import sys
 from collections import Counter
 from pathlib import Path
@@ -10,7 +12,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from residency.cli.common import FAIL_ON, exit_code, guarded, parse_date
+from residency.cli.common import FAIL_ON, exit_code, guarded, note, parse_date
 
 if TYPE_CHECKING:
     from residency.demo.runner import DemoResult
@@ -31,8 +33,7 @@ def demo(output: Path, as_of: dt.date, fail_on: str) -> None:
     record and report it: the whole product, offline, in one command."""
     from residency.demo.runner import run_demo
 
-    result = run_demo(output, as_of, progress=lambda msg: click.echo(f"residency: {msg}",
-                                                                     err=True))
+    result = run_demo(output, as_of, progress=note)
     _print_summary(result)
     sys.exit(exit_code(result.report, fail_on))
 
@@ -42,8 +43,12 @@ def _print_summary(result: DemoResult) -> None:
     from rich.console import Console
     from rich.table import Table
 
+    from residency.formats.text import terminal_style
+
     report = result.report
-    console = Console(highlight=False, soft_wrap=False)
+    width, color = terminal_style(sys.stdout, os.environ)
+    console = Console(highlight=False, soft_wrap=False, width=width, no_color=not color,
+                      force_terminal=color, color_system="standard" if color else None)
     findings = Table(title="Findings by rule", title_justify="left")
     findings.add_column("rule", min_width=8)
     findings.add_column("severity", min_width=8)
@@ -80,6 +85,7 @@ def _print_summary(result: DemoResult) -> None:
         f"{len(report.systems)} systems, {len(report.flows)} flows, {len(report.transfers)} "
         f"transfers: {c['error']} errors, {c['warning']} warnings, {c['info']} info "
         f"({result.seconds:.1f} s)")
-    console.print(f"Report:      {result.html}")
-    console.print(f"TIA drafts:  {result.html.parent / 'tia'} ({len(result.tias)} drafts)")
-    console.print(f"History:     residency history --db {result.history}")
+    # paths and the command to paste: one line each, whatever the width (never wrapped)
+    click.echo(f"Report:      {result.html}")
+    click.echo(f"TIA drafts:  {result.html.parent / 'tia'} ({len(result.tias)} drafts)")
+    click.echo(f"History:     residency history --db {shlex.quote(str(result.history))}")

@@ -20,6 +20,8 @@ from residency.cli.common import (
     force_option,
     guarded,
     load_inputs,
+    note,
+    warn,
     write_output,
     write_report,
 )
@@ -67,7 +69,7 @@ def record_if_requested(
         scope = f"{scope}#{shard}"
     with _open(db) as store:
         run_id = store.record(report, command=command, scope=scope, shard=shard)
-        click.echo(f"residency: recorded run {run_id} in {store.url}", err=True)
+        note(f"recorded run {run_id} in {store.url}")
     return run_id
 
 
@@ -166,7 +168,7 @@ def _notify(url: str, payload: dict[str, Any]) -> None:
     try:
         post_json(url, payload)
     except NotifyError as exc:
-        click.echo(f"residency: warning: notification not sent: {exc}", err=True)
+        warn(f"notification not sent: {exc}")
 
 
 # ---------------------------------------------------------------------- export
@@ -238,7 +240,7 @@ def evaluate(
             scopes = sorted({i.scope.partition("#")[0] for i in infos})  # "scan:aws#2/4"
             run_id = store.record(report, command="evaluate",
                                   scope="evaluate:" + "+".join(scopes))
-            click.echo(f"residency: recorded run {run_id} in {store.url}", err=True)
+            note(f"recorded run {run_id} in {store.url}")
     write_report(report, fmt, output)
     sys.exit(exit_code(report, fail_on))
 

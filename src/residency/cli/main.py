@@ -9,6 +9,7 @@ import os
 import sys
 import traceback
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, NoReturn
 
 import click
@@ -21,6 +22,7 @@ from residency.redact import install_logging_filter, one_line, redact
 COMMANDS: dict[str, str] = {
     "check": "residency.cli.check:check",
     "check-files": "residency.cli.config:check_files",
+    "config": "residency.cli.settings:config",
     "demo": "residency.cli.demo:demo",
     "diff": "residency.cli.history:diff",
     "evaluate": "residency.cli.history:evaluate",
@@ -56,8 +58,24 @@ class LazyGroup(click.Group):
 @click.option("--debug", is_flag=True, expose_value=False, is_eager=True,
               callback=lambda _c, _p, v: _DEBUG.append(True) if v else None,
               help="On an internal error, print the (redacted) traceback.")
-def cli() -> None:
-    """Where personal data lives, where it flows, and whether each transfer is lawful."""
+@click.option("--quiet", "-q", is_flag=True, envvar="RESIDENCY_QUIET",
+              help="Only the result and errors: no warnings, notes or progress on stderr.")
+@click.option("--verbose", "-v", count=True, envvar="RESIDENCY_VERBOSE",
+              help="Log to stderr: -v INFO, -vv DEBUG (redacted like every message).")
+@click.option("--config", "config_path", type=click.Path(path_type=Path, dir_okay=False),
+              default=None, envvar="RESIDENCY_CONFIG",
+              help="Settings file (default: the nearest .residency.yaml, or pyproject.toml "
+              "with [tool.residency], from here up to the repository root).")
+@click.pass_context
+def cli(ctx: click.Context, quiet: bool, verbose: int, config_path: Path | None) -> None:
+    """Where personal data lives, where it flows, and whether each transfer is lawful.
+
+    Every option can also be set in .residency.yaml or as RESIDENCY_<COMMAND>_<OPTION>;
+    `residency config` shows what is in effect and where it comes from.
+    """
+    from residency.cli.settings import configure
+
+    configure(ctx, quiet, verbose, config_path)
 
 
 # Exit codes are a contract (README "Exit codes"): 0 clean, 1 findings, 2 usage or input

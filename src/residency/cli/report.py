@@ -18,6 +18,7 @@ from residency.cli.common import (
     guarded,
     parse_date,
     policy_options,
+    warn,
     write_output,
 )
 from residency.model import DataMap, Party, Report
@@ -112,8 +113,8 @@ def tia(
     for path in result.written:
         click.echo(str(path), err=True)
     for kept in result.kept:
-        click.echo(f"residency: warning: {kept.draft}: changed since residency wrote it; "
-                   f"kept, the new draft is {kept.new}", err=True)
+        warn(f"{kept.draft}: changed since residency wrote it; kept, the new draft is "
+             f"{kept.new}")
 
 
 @report.command(short_help="The Art. 30 transfer register (csv, xlsx, markdown).")

@@ -18,6 +18,7 @@ from residency.cli.common import (
     load_inputs,
     postprocess,
     postprocess_options,
+    show_progress,
     write_report,
 )
 from residency.cli.history import db_option, new_failures, record_if_requested
@@ -118,7 +119,7 @@ def scan(
 
 def _collect(collectors: list[Collector], ctx: CollectContext) -> list[Inventory]:
     """Run collectors with a progress bar on a terminal, quietly in CI or when piped."""
-    if not sys.stderr.isatty():
+    if not show_progress():
         return [c.collect(ctx) for c in collectors]
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
