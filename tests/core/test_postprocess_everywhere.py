@@ -50,3 +50,24 @@ def test_scan_has_the_same_options() -> None:
     help_text = CliRunner().invoke(cli, ["scan", "--help"]).output
     for option in ("--waivers", "--baseline", "--write-baseline"):
         assert option in help_text
+
+
+def test_history_scopes_do_not_depend_on_the_working_directory(tmp_path: Path) -> None:
+    """Recording the same map from two directories gives one scope (so `diff` compares)."""
+    import os
+    import shutil
+
+    repo = tmp_path / "repo"
+    (repo / ".git").mkdir(parents=True)
+    (repo / "infra").mkdir()
+    shutil.copy(ROOT / "examples" / "quickstart" / "residency.yaml", repo / "infra" / "m.yaml")
+    db = f"sqlite:///{tmp_path / 'h.db'}"
+    here = Path.cwd()
+    try:
+        for cwd, path in ((repo, "infra/m.yaml"), (repo / "infra", "m.yaml")):
+            os.chdir(cwd)
+            CliRunner().invoke(cli, ["check", "--map", path, "--db", db])
+    finally:
+        os.chdir(here)
+    result = CliRunner().invoke(cli, ["history", "--db", db])
+    assert result.output.count("check:infra/m.yaml") == 2, result.output

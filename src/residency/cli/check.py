@@ -15,6 +15,7 @@ from residency.cli.common import (
     load_inputs,
     postprocess,
     postprocess_options,
+    stable_path,
 )
 from residency.cli.history import db_option
 from residency.policy.engine import Engine, EngineOptions
@@ -45,4 +46,4 @@ def check(
         report = Engine(pack, EngineOptions(as_of, frozenset(assume_invalid))).run(datamap)
         report = postprocess(report, waivers_path, baseline_path, write_baseline_path)
         finish(report, fmt=fmt, output=output, fail_on=fail_on, command="check",
-               scope=f"check:{map_path}", db=db, record=record)
+               scope=f"check:{stable_path(map_path)}", db=db, record=record)

@@ -261,3 +261,14 @@ def postprocess(
         write_baseline(report, write_baseline_path)
     return report
 
+
+def stable_path(path: Path) -> str:
+    """A path as history scopes and baselines name it: relative to the repository root
+    (the nearest `.git` above it) when inside one, else absolute, so the same file gets the
+    same scope whatever directory the command runs from."""
+    resolved = path.resolve()
+    for parent in (resolved.parent, *resolved.parents):
+        if (parent / ".git").exists():
+            return resolved.relative_to(parent).as_posix()
+    return resolved.as_posix()
+

@@ -14,6 +14,7 @@ from residency.cli.common import (
     load_inputs,
     postprocess,
     postprocess_options,
+    stable_path,
 )
 from residency.cli.history import db_option
 
@@ -53,4 +54,4 @@ def gate(
     )
     report = postprocess(report, waivers_path, baseline_path, write_baseline_path)
     finish(report, fmt=fmt, output=output, fail_on=fail_on, command="gate",
-           scope="gate:" + ",".join(str(p) for p in plans), db=db, record=record)
+           scope="gate:" + ",".join(stable_path(p) for p in plans), db=db, record=record)
