@@ -231,3 +231,25 @@ def test_evaluate_refuses_duplicate_or_mismatched_shards(db_url: str, shards: li
     result = _evaluate(db_url, _record_shards(db_url, shards))
     assert result.exit_code == 2 and "--runs" in result.stderr and text in result.stderr
     assert result.stdout == ""
+
+
+def test_history_prune_keeps_the_newest(tmp_path: Path) -> None:
+    """Retention (`history prune`): --keep N drops all but the newest N runs; --before a
+    date in the past drops nothing newer; `history` alone still lists."""
+    from click.testing import CliRunner
+
+    from residency.cli.main import cli
+
+    db = f"sqlite:///{tmp_path / 'h.db'}"
+    quick = str(Path(__file__).resolve().parents[2] / "examples" / "quickstart" /
+                "residency.yaml")
+    for _ in range(3):
+        CliRunner().invoke(cli, ["check", "--map", quick, "--db", db])
+    assert CliRunner().invoke(cli, ["history", "--db", db]).output.count("check:") == 3
+    kept = CliRunner().invoke(cli, ["history", "prune", "--db", db, "--before", "2000-01-01"])
+    assert kept.exit_code == 0 and "pruned 0 run(s)" in kept.stderr
+    pruned = CliRunner().invoke(cli, ["history", "prune", "--db", db, "--keep", "1"])
+    assert pruned.exit_code == 0 and "pruned 2 run(s)" in pruned.stderr, pruned.output
+    assert CliRunner().invoke(cli, ["history", "--db", db]).output.count("check:") == 1
+    bad = CliRunner().invoke(cli, ["history", "prune", "--db", db])
+    assert bad.exit_code == 2

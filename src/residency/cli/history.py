@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
+from residency._io import check_date
 from residency.cli.common import (
     ExitCode,
     eval_options,
@@ -99,16 +100,46 @@ def new_failures(store: Store, run_id: int) -> list[str]:
 
 
 # ---------------------------------------------------------------------- history
-@click.command()
+@click.group(invoke_without_command=True)
 @_db
 @click.option("--limit", type=click.IntRange(1), default=20, show_default=True)
 @click.option("--scope", default=None, help="Only runs of this scope.")
+@click.pass_context
 @guarded
-def history(db: str | None, limit: int, scope: str | None) -> None:
-    """List recorded runs, newest first."""
+def history(ctx: click.Context, db: str | None, limit: int, scope: str | None) -> None:
+    """List recorded runs, newest first (`history prune` drops old ones)."""
+    if ctx.invoked_subcommand is not None:
+        return
     with _open(db) as store:
         runs = store.runs(limit=limit, scope=scope)
     click.echo(_runs_table(runs), nl=False)
+
+
+@history.command("prune")
+@_db
+@click.option("--keep", type=click.IntRange(0), default=None, metavar="N",
+              help="Keep the newest N runs whatever their date.")
+@click.option("--before", default=None, metavar="DATE",
+              help="Drop runs finished before this date (YYYY-MM-DD).")
+@guarded
+def prune(db: str | None, keep: int | None, before: str | None) -> None:
+    """Retention: drop old runs (`--before DATE`, `--keep N`, or both: the newest N are
+    kept even when older than DATE)."""
+    import datetime as dt
+
+    if keep is None and before is None:
+        raise click.UsageError("give --keep N, --before DATE, or both")
+    if before is not None:
+        try:
+            day = check_date(dt.date.fromisoformat(before))
+        except ValueError as exc:
+            raise click.BadParameter(f"{before!r}: {exc}", param_hint="--before") from None
+        cutoff = dt.datetime.combine(day, dt.time.min, tzinfo=dt.UTC)
+    else:
+        cutoff = dt.datetime.now(dt.UTC) + dt.timedelta(days=1)  # every run is old enough
+    with _open(db) as store:
+        dropped = store.delete_before(cutoff, keep or 0)
+    note(f"pruned {dropped} run(s) from {store.url}")
 
 
 def _runs_table(runs: Iterable[RunInfo]) -> str:

@@ -228,12 +228,17 @@ def resolve(
     if isinstance(command, click.Group):
         ctx = click.Context(command, info_name=path[-1])
         names = command.list_commands(ctx)
+        own = {flag_name(p): p for p in command.params if isinstance(p, click.Option)}
         for name, entry in section.items():
-            if name not in {_key(n) for n in names}:
+            if name not in {_key(n) for n in names} and name not in own:
                 raise ConfigError(str(config.path), entry.key,
-                                  _unknown(name, names, f"{' '.join(path)} has the "
+                                  _unknown(name, [*names, *own], f"{' '.join(path)} has the "
                                            f"sub-commands {', '.join(names)}"))
-        out: list[Setting] = []
+        # a group that is also a command (`history` lists runs): its own options first
+        plain = {k: v for k, v in section.items() if k in own}
+        gctx = click.Context(command, info_name=path[-1], resilient_parsing=True)
+        out: list[Setting] = [_setting(path, flag, option, gctx, config, plain, environ)
+                              for flag, option in own.items()]
         for name in names:
             sub = command.get_command(ctx, name)
             if sub is not None:
