@@ -99,9 +99,8 @@ def scan(url: str, workers: int) -> tuple[float, int, int, int, float]:
 
     from residency.collectors.aws import AwsCollector
     from residency.collectors.interface import CollectContext
-    from residency.model import Classification
-
     from residency.demo.moto_services import MotoServiceGaps
+    from residency.model import Classification
 
     # moto lacks EFS replication and ElastiCache global datastores (HTTP 500): answer them
     # as the real services do for an empty account, so the figures are of the scanner, not
