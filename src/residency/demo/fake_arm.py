@@ -20,8 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 from urllib.parse import parse_qs, urlsplit
 
-from residency.demo._loopback import JsonHandler, LoopbackServer
-from residency.demo.fake_gcs import HttpFault, first_fault, send_with_fault
+from residency.demo._loopback import HttpFault, JsonHandler, LoopbackServer
 
 PAGE_SIZE = 2
 TENANT = "72f988bf-0000-4000-8000-000000000000"
@@ -271,12 +270,7 @@ class FakeArm:
                 "x-ms-request-id": "00000000-0000-0000-0000-000000000000"
             }
 
-            def _send(self, status: int, body: dict[str, Any]) -> None:
-                fault = first_fault(fake.faults, self.path)
-                if fault is None:
-                    super()._send(status, body)
-                else:
-                    send_with_fault(self, fault, status, body, self.content_type)
+            faults: ClassVar[list[HttpFault]] = fake.faults
 
             def do_GET(self) -> None:  # noqa: N802 - the name http.server dispatches to
                 auth = self.headers.get("Authorization", "")

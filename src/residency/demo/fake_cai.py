@@ -17,8 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from residency.demo._loopback import JsonHandler, LoopbackServer
-from residency.demo.fake_gcs import HttpFault, first_fault, send_with_fault
+from residency.demo._loopback import HttpFault, JsonHandler, LoopbackServer
 
 PAGE_SIZE = 2
 SUFFIX = ":searchAllResources"
@@ -89,12 +88,7 @@ class FakeCai:
         class Handler(JsonHandler):
             content_type: ClassVar[str] = "application/json; charset=UTF-8"
 
-            def _send(self, status: int, body: dict[str, Any]) -> None:
-                fault = first_fault(fake.faults, self.path)
-                if fault is None:
-                    super()._send(status, body)
-                else:
-                    send_with_fault(self, fault, status, body, self.content_type)
+            faults: ClassVar[list[HttpFault]] = fake.faults
 
             def do_GET(self) -> None:  # noqa: N802 - the name http.server dispatches to
                 fake.requests.append(self.path)

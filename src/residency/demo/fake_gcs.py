@@ -11,16 +11,12 @@ see `HttpFault`, shared with the ARM peer.
 
 from __future__ import annotations
 
-import json
-import socket
-import struct
 import time
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar
 from urllib.parse import parse_qs, urlsplit
 
-from residency.demo._loopback import JsonHandler, LoopbackServer
+from residency.demo._loopback import HttpFault, JsonHandler, LoopbackServer
 
 PAGE_SIZE = 2  # small on purpose: every project with > 2 buckets needs the SDK to page
 
@@ -63,64 +59,6 @@ def bucket(
     return res
 
 
-FaultKind = Literal["truncate", "body", "status", "reset", "delay"]
-
-
-@dataclass(frozen=True)
-class HttpFault:
-    """How a loopback peer answers requests whose path contains `match`:
-
-    - `truncate`: the real answer cut to `keep` of its bytes (a fraction), status 200 and a
-      Content-Length that matches, as a proxy that dropped the rest would send it;
-    - `body`: status 200 with `body` as is (not JSON, or JSON of the wrong shape);
-    - `status`: `status` with `body` (default: a short HTML error page, as a gateway sends);
-    - `reset`: no answer, the connection reset (TCP RST);
-    - `delay`: the real answer after `delay` seconds (past the client's read timeout).
-    """
-
-    match: str
-    kind: FaultKind
-    status: int = 503
-    body: bytes = b"<html><body><h1>503 Service Unavailable</h1></body></html>"
-    keep: float = 0.5
-    delay: float = 0.0
-
-
-def first_fault(faults: list[HttpFault], path: str) -> HttpFault | None:
-    return next((f for f in faults if f.match in path), None)
-
-
-def send_with_fault(handler: BaseHTTPRequestHandler, fault: HttpFault, status: int,
-                    body: dict[str, Any], content_type: str) -> None:
-    """Answer `handler`'s request as `fault` says instead of `status`/`body`."""
-    if fault.kind == "reset":
-        handler.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
-                                      struct.pack("ii", 1, 0))
-        handler.connection.close()
-        handler.close_connection = True
-        return
-    if fault.kind == "delay":
-        time.sleep(fault.delay)
-    data = json.dumps(body).encode()
-    if fault.kind == "truncate":
-        data = data[: int(len(data) * fault.keep)]
-    elif fault.kind in ("body", "status"):
-        data = fault.body
-    if fault.kind == "status":
-        status = fault.status
-        content_type = "text/html"
-    elif fault.kind == "body":
-        status = 200
-    handler.send_response(status)
-    handler.send_header("Content-Type", content_type)
-    handler.send_header("Content-Length", str(len(data)))
-    handler.end_headers()
-    try:
-        handler.wfile.write(data)
-    except OSError:  # the client gave up first (a delay past its read timeout)
-        handler.close_connection = True
-
-
 def forbidden(project: str) -> tuple[int, dict[str, Any]]:
     """The real answer when the caller lacks storage.buckets.list on the project."""
     message = (
@@ -157,12 +95,7 @@ class FakeGcs:
         class Handler(JsonHandler):
             content_type: ClassVar[str] = "application/json; charset=UTF-8"
 
-            def _send(self, status: int, body: dict[str, Any]) -> None:
-                fault = first_fault(fake.faults, self.path)
-                if fault is None:
-                    super()._send(status, body)
-                else:
-                    send_with_fault(self, fault, status, body, self.content_type)
+            faults: ClassVar[list[HttpFault]] = fake.faults
 
             def do_GET(self) -> None:  # noqa: N802 - the name http.server dispatches to
                 fake.requests.append(self.path)
@@ -217,3 +150,6 @@ def _not_found(project: str) -> tuple[int, dict[str, Any]]:
     return 404, {"error": {"code": 404, "message": message,
                            "errors": [{"message": message, "domain": "global",
                                        "reason": "notFound"}]}}
+
+
+__all__ = ["FakeGcs", "HttpFault", "bucket", "forbidden"]

@@ -24,8 +24,13 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 from urllib.parse import parse_qs, urlsplit
 
-from residency.demo._loopback import JsonHandler, LoopbackServer
-from residency.demo.fake_gcs import HttpFault, first_fault, send_with_fault
+from residency.demo._loopback import (
+    HttpFault,
+    JsonHandler,
+    LoopbackServer,
+    first_fault,
+    send_with_fault,
+)
 
 VENDOR_PREFIXES = ("freshdesk", "hubspot", "intercom", "salesforce", "atlassian")
 
