@@ -121,21 +121,14 @@ class Baseline:
 def write_baseline(report: Report, path: Path) -> None:
     """Write atomically; refuse to overwrite anything that is not a residency baseline."""
     if path.exists():
-        _read(path, as_input=False)  # raises if it is not ours
+        _read(path)  # raises if it is not ours
     # rewriting the baseline this run read (`--baseline b --write-baseline b`) is the point
     write_atomic(path, json.dumps(baseline_document(report), indent=2) + "\n",
                  updates_input=True)
 
 
-def _read(path: Path, *, as_input: bool = True) -> dict[str, Any]:
-    """`as_input=False` only for checking that a file `--write-baseline` replaces is ours."""
-    if as_input:
-        data = read_bytes(path)  # bounded, noted as an input: `-o` may never replace it
-    else:
-        try:
-            data = path.read_bytes()
-        except OSError as exc:
-            raise InputError(str(path), None, f"cannot read: {exc.strerror}") from None
+def _read(path: Path) -> dict[str, Any]:
+    data = read_bytes(path)  # bounded, noted as an input: only `write_baseline` replaces it
     try:
         raw = parse_json(data, str(path))
     except InputError as exc:
