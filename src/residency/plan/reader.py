@@ -198,6 +198,7 @@ class _Reader:
         self.by_type: dict[str, list[_Res]] = {}
         self.resources: dict[str, _Res] = {}
         self.deferred: list[_Res] = []
+        self._by_value: dict[str, _Res] | None = None
 
     # ------------------------------------------------------------------ walk
     def read(self, root: dict[str, Any]) -> Inventory:
@@ -394,11 +395,15 @@ class _Reader:
         if ref and (hit := self.resources.get(r.module + ref)) is not None:
             return hit
         value = r.values.get(attr)
-        if isinstance(value, str) and value:  # an id or name of a planned resource
-            for other in self.resources.values():
-                if value in (other.values.get("id"), other.values.get("name"),
-                             other.values.get("self_link")):
-                    return other
+        if isinstance(value, str) and value:  # an id, name or self link of a planned resource
+            if self._by_value is None:  # built once, on the first deferred look-up
+                self._by_value = {}
+                for other in self.resources.values():
+                    for key in ("id", "name", "self_link"):
+                        got = other.values.get(key)
+                        if isinstance(got, str) and got:
+                            self._by_value.setdefault(got, other)  # the first, as in plan order
+            return self._by_value.get(value)
         return None
 
     # ------------------------------------------------------------------ copies
