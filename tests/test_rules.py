@@ -48,6 +48,12 @@ def _inventory(case: dict[str, Any]) -> Inventory:
         assert system is not None
         if "pending" in item:  # a planned resource whose classification is known at apply
             system = replace(system, pending=item["pending"])
+        if "keys" in item:  # System.keys as a collector records them (RES-K001/K002)
+            from residency.model import KeyRef
+
+            system = replace(system, keys=tuple(
+                KeyRef(**{**k, "replica_regions": tuple(k.get("replica_regions", ()))})
+                for k in item["keys"]))
         systems.append(system)
     gaps = tuple(CoverageGap(**g) for g in case.get("gaps", []))
     by_id = {s.id: s for s in systems}

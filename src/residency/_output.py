@@ -347,6 +347,11 @@ _MARKERS = tuple(map(re.compile, (
     r"\A# Art\. 30 transfer register\n",                          # reports/register.py
     r"\A(?:# )?What-if: ",                                        # reports/impact.py
     r'\A\{\s*"baseline_as_of": "\d{4}-\d\d-\d\d",\s*"as_of": ',  # reports/impact.py (json)
+    r"\A# Art\. 30 record of processing activities\n",           # reports/ropa.py
+    r"(?s)\A<!DOCTYPE html>.*?<title>residency: ",               # reports/ropa.py (html)
+    r"\A# Recipients, transfers and safeguards: ",                # reports/subject_access.py
+    r'\A\{\s*"residency_subject_access": ',                      # reports/subject_access.py
+    r'\A\{\n  "@context": \{"dpv": "https://w3id\.org/dpv#"',    # reports/dpv.py
     r"\Aflowchart LR\n  n_",                                      # reports/diagram.py
     r"\Adigraph residency \{\n",
     r'\A<svg [^>]*aria-label="Data flow diagram" class="flow-diagram"',
@@ -367,8 +372,10 @@ _TABLES = (
     ("id", "party", "role", "origin", "location", "provider", "regions"),  # export
     ("flow", "regime", "exporter", "importer", "exporter_party", "importer_party"),
     ("fingerprint", "rule", "severity", "subject", "subject_kind"),
+    ("activity", "activity_name", "record", "article", "item"),  # report ropa
 )
-_XLSX_SHEETS = ({"Transfers"}, {"inventory", "transfers", "findings"})
+_XLSX_SHEETS = ({"Transfers"}, {"inventory", "transfers", "findings"},
+                {"Record", "Transfers", "Gaps"})
 _EMPTY = {b"", b"[]", b"{}"}
 
 

@@ -163,6 +163,8 @@ class KeyRef:
     replica_regions: tuple[str, ...] = ()  # multi-Region keys: every replica's region
     origin: str | None = None  # AWS_KMS | EXTERNAL | AWS_CLOUDHSM | EXTERNAL_KEY_STORE
     key_manager: str | None = None  # AWS | CUSTOMER
+    protection_level: str | None = None  # Cloud KMS: SOFTWARE | HSM | EXTERNAL | EXTERNAL_VPC;
+    # Azure: HSM for a Managed HSM key (a vault key's kty is data-plane only)
     unknown_reason: str | None = None  # DescribeKey failed (the scan has the gap too)
 
 
@@ -238,6 +240,59 @@ class Classification:
 
 
 @dataclass(frozen=True, slots=True)
+class Contact:
+    """A named person or entity of an Art. 30 record, as the map gives them (never invented):
+    `party` links it to a map party; `contact` is the organisation's own wording."""
+
+    party: str | None = None
+    name: str | None = None
+    contact: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ProcessingActivity:
+    """One processing activity of the Art. 30 record (the map's optional `processing:`).
+
+    `role` is the organisation's role in it: `controller` (Art. 30(1)) or `processor`
+    (Art. 30(2), on behalf of `controllers`). Empty fields are gaps in the record.
+    """
+
+    id: str
+    name: str
+    role: Role = Role.CONTROLLER
+    controller: Contact | None = None
+    joint_controllers: tuple[Contact, ...] = ()
+    representative: Contact | None = None
+    dpo: Contact | None = None
+    processor: Contact | None = None
+    controllers: tuple[Contact, ...] = ()
+    purposes: tuple[str, ...] = ()
+    data_subjects: tuple[str, ...] = ()
+    data_categories: frozenset[str] = frozenset()
+    recipients: tuple[str, ...] = ()
+    systems: tuple[str, ...] = ()
+    retention: str | None = None
+    security_measures: tuple[str, ...] = ()
+    transfer_documentation: str | None = None
+    """Art. 30(1)(e)/49(6): the documentation of suitable safeguards for transfers on the
+    compelling-legitimate-interests ground (second subparagraph of Art. 49(1))."""
+
+
+@dataclass(frozen=True, slots=True)
+class Disclosure:
+    """How the organisation describes a recipient or a safeguard to data subjects
+    (Art. 13(1)(f), 15(1)(c), 15(2)): its words, and where a copy can be obtained.
+    Matches a party (`party`) or safeguards (`instrument`, optionally `type`/`ref`)."""
+
+    party: str | None = None
+    type: str | None = None
+    instrument: str | None = None
+    ref: str | None = None
+    public_description: str | None = None
+    copy_available_from: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class DataMap:
     """The declared data map: parties, systems, flows and the organisation's rules."""
 
@@ -254,6 +309,10 @@ class DataMap:
     hr_data_categories: frozenset[str] = frozenset()
     """Categories that are human-resources data (about the organisation's staff, collected in
     the employment relationship); some adequacy scopes (DPF) treat them separately."""
+    activities: tuple[ProcessingActivity, ...] = ()
+    """The map's optional Art. 30 processing activities (`processing:`)."""
+    disclosures: tuple[Disclosure, ...] = ()
+    """The map's optional `transparency:` wording for recipients and safeguards."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -185,3 +185,65 @@ def test_a_user_adds_a_type_without_a_release(tmp_path: Path) -> None:
     systems, _ = _read(pack, _res("aws_brand_new_store", "x", {"name": "x",
                                                               "home": "eu-north-1"}))
     assert systems["aws_brand_new_store.x"].location.regions == ("eu-north-1",)
+
+
+# ---------------------------------------------------------------------- keys (issue 14)
+def _gate(pack: PolicyPack, plan: dict[str, Any]) -> Any:
+    import datetime as dt
+
+    from residency.datamap import parse_map
+    from residency.policy.engine import Engine, EngineOptions
+
+    inv = read_plan(plan, PlanContext(CLS, pack.paired_region, pack.catalogue))
+    datamap = parse_map({"version": 1, "parties": [{"id": "acme", "name": "Acme",
+                                                    "country": "IE"}],
+                         "classification": {"values": {"pii": {
+                             "data_categories": ["contact_details"]}}}}, pack, Path("m.yaml"))
+    return Engine(pack, EngineOptions(dt.date(2026, 11, 30))).run(datamap, [inv])
+
+
+def test_the_gate_reads_keys_from_the_catalogue_paths(pack: PolicyPack) -> None:
+    mrk = "arn:aws:kms:ap-southeast-2:111122223333:key/mrk-1"
+    sse = [{"rule": [{"apply_server_side_encryption_by_default": [
+        {"kms_master_key_id": mrk, "sse_algorithm": "aws:kms"}]}]}]
+    systems, _ = _read(
+        pack,
+        _res("aws_s3_bucket", "tickets", {"bucket": "t", "server_side_encryption_configuration":
+                                          sse}),
+        _res("aws_db_instance", "db", {"identifier": "db", "kms_key_id": "alias/sd-db"}),
+        _res("aws_sqs_queue", "q", {"name": "q", "kms_master_key_id": "alias/sd-q"}),
+        _res("google_storage_bucket", "g", {"name": "g", "location": "EU", "encryption": [{
+            "default_kms_key_name": "projects/p/locations/us-east1/keyRings/r/cryptoKeys/k"}]}))
+    [bucket_key] = systems["aws_s3_bucket.tickets"].keys
+    assert (bucket_key.arn, bucket_key.region, bucket_key.account) == (
+        mrk, "ap-southeast-2", "111122223333")
+    [db_key] = systems["aws_db_instance.db"].keys  # an alias: the resource's region
+    assert (db_key.key, db_key.region, db_key.unknown_reason) == ("alias/sd-db", "eu-west-1",
+                                                                  None)
+    assert systems["aws_sqs_queue.q"].keys[0].key == "alias/sd-q"
+
+
+def test_a_key_outside_the_area_in_a_plan_is_reported(pack: PolicyPack) -> None:
+    key = "arn:aws:kms:ap-southeast-2:111122223333:key/k"
+    report = _gate(pack, _plan([_res("aws_efs_file_system", "files", {
+        "creation_token": "f", "kms_key_id": key})]))
+    [finding] = [f for f in report.findings if f.rule == "RES-K001"]
+    assert finding.subject == "aws_efs_file_system.files" and finding.countries == ("AU",)
+    same = _gate(pack, _plan([_res("aws_efs_file_system", "files", {
+        "creation_token": "f", "kms_key_id": "arn:aws:kms:eu-west-1:111122223333:key/k"})]))
+    assert not [f for f in same.findings if f.rule == "RES-K001"]
+
+
+def test_a_key_known_only_after_apply_fails_closed(pack: PolicyPack) -> None:
+    plan = _plan([_res("aws_efs_file_system", "files", {"creation_token": "f"})])
+    plan["resource_changes"] = [{
+        "address": "aws_efs_file_system.files", "mode": "managed",
+        "type": "aws_efs_file_system", "name": "files",
+        "change": {"actions": ["create"], "after": {"creation_token": "f"},
+                   "after_unknown": {"kms_key_id": True}}}]
+    inv = read_plan(plan, PlanContext(CLS, pack.paired_region, pack.catalogue))
+    [system] = [s for s in inv.systems if s.id == "aws_efs_file_system.files"]
+    [key] = system.keys
+    assert key.unknown_reason and "kms_key_id unknown until apply" in key.unknown_reason
+    [finding] = [f for f in _gate(pack, plan).findings if f.rule == "RES-K001"]
+    assert finding.countries == ("*",)

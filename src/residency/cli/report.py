@@ -190,3 +190,85 @@ def html_(
     run = _evaluate(map_path, policies, as_of, assume_invalid)
     docs = build_tia(run.report, run.pack, graph_of(run.report, run.parties))
     write_atomic(output, render_html(run.report, run.parties, docs))
+
+
+# ---------------------------------------------------------------------- H4: DPO documents
+def _stream(write: Callable[[Any], None], output: Path | None, *, binary: bool = False) -> None:
+    """Stream a document to stdout, or atomically to `output` (never over a user's file)."""
+    import sys
+
+    from residency._output import atomic_output
+
+    if output is None:
+        write(sys.stdout)
+        return
+    with atomic_output(output, binary=binary) as fh:
+        write(fh)
+
+
+@report.command(short_help="The full Art. 30 record of processing (xlsx, csv, markdown, html).")
+@source_options
+@click.option("--format", "fmt", type=click.Choice(("csv", "xlsx", "markdown", "html")),
+              default="markdown", show_default=True)
+@click.option("--output", "-o", type=click.Path(path_type=Path, dir_okay=False), default=None,
+              help="Write here (required for xlsx).")
+@guarded
+def ropa(
+    map_path: Path, policies: Path | None, as_of: dt.date, assume_invalid: tuple[str, ...],
+    fmt: str, output: Path | None,
+) -> None:
+    """The Art. 30(1) controller and 30(2) processor records, with the gaps to complete."""
+    from residency.reports.ropa import build_ropa, write_ropa
+
+    if fmt == "xlsx" and output is None:
+        raise click.UsageError("--format xlsx needs --output FILE")
+    run = _evaluate(map_path, policies, as_of, assume_invalid)
+    record = build_ropa(run.report, run.pack, run.datamap, run.parties)
+    _stream(lambda fh: write_ropa(record, fmt, fh), output, binary=fmt == "xlsx")
+    gaps = sum(len(r.gaps) for r in record.records)
+    if gaps:
+        warn(f"{gaps} Art. 30 item(s) missing from the map: listed as gaps in the record")
+
+
+@report.command("subject-access", short_help="Recipients, third countries and safeguards "
+                "for a DSAR reply (Art. 15(1)(c), 15(2)).")
+@source_options
+@click.option("--subject", required=True, metavar="TYPE",
+              help="Type of data subject, as the map's processing activities name it.")
+@click.option("--categories", multiple=True, metavar="CATEGORY",
+              help="Only these data categories (repeatable; default: all held).")
+@click.option("--format", "fmt", type=click.Choice(("markdown", "html", "json")),
+              default="markdown", show_default=True)
+@click.option("--output", "-o", type=click.Path(path_type=Path, dir_okay=False), default=None)
+@guarded
+def subject_access(
+    map_path: Path, policies: Path | None, as_of: dt.date, assume_invalid: tuple[str, ...],
+    subject: str, categories: tuple[str, ...], fmt: str, output: Path | None,
+) -> None:
+    """The Art. 15(1)(c) and 15(2) part of a subject-access reply, from categories only."""
+    from residency.reports.subject_access import build_subject_access, render_subject_access
+
+    run = _evaluate(map_path, policies, as_of, assume_invalid)
+    answer = build_subject_access(run.report, run.pack, run.datamap, run.parties, subject,
+                                  tuple(c for v in categories for c in v.split(",") if c))
+    write_output(render_subject_access(answer, fmt), output)
+    if answer.gaps:
+        warn(f"{len(answer.gaps)} statement(s) need the organisation's wording or a fix: "
+             "marked in the answer")
+
+
+@report.command(short_help="The register and every transfer as W3C DPV JSON-LD.")
+@source_options
+@click.option("--output", "-o", type=click.Path(path_type=Path, dir_okay=False), default=None)
+@guarded
+def dpv(
+    map_path: Path, policies: Path | None, as_of: dt.date, assume_invalid: tuple[str, ...],
+    output: Path | None,
+) -> None:
+    """Processing activities, parties and transfers as Data Privacy Vocabulary (DPV 2.x)."""
+    from residency.reports.dpv import load_dpv_map, write_dpv
+
+    run = _evaluate(map_path, policies, as_of, assume_invalid)
+    mapping = load_dpv_map(run.pack)
+    _stream(lambda fh: write_dpv(run.report, run.pack, run.datamap, run.parties, mapping, fh),
+            output)

@@ -23,8 +23,8 @@ def aws_options(func: F) -> F:
                      help="Scan AWS: the caller's organization (or one account), every "
                      "enabled region."),
         click.option("--aws-profile", "aws_profile", multiple=True, metavar="NAME",
-                     help="Scan the account behind this named profile (repeatable) instead "
-                     "of the organization."),
+                     help="Scan the account behind this named profile (repeatable), each in "
+                     "its own partition (GovCloud, China), instead of the organization."),
         click.option("--aws-account", "aws_account", multiple=True, metavar="ID",
                      help="Scan this account through --aws-role-name (repeatable) instead of "
                      "listing the organization."),
@@ -60,7 +60,6 @@ def build_aws(
     **_: Any,
 ) -> Collector | None:
     """None unless --aws was given; --aws-profile/--aws-account imply it."""
-    del pack  # regions are resolved by the engine through the pack, not here
     if not (aws or aws_profile or aws_account):
         return None
     try:
@@ -78,4 +77,5 @@ def build_aws(
         role_name=aws_role_name,
         regions=aws_region,
         endpoint_url=endpoint,
+        catalogue=pack.catalogue,  # the gate's: which listed and tagged types are stores
     )

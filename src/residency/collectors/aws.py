@@ -29,6 +29,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from residency.collectors import _faults
+from residency.collectors._aws_stores import LISTINGS, Listing, arn_type
 from residency.collectors.interface import (
     CollectContext,
     Collector,
@@ -46,6 +47,7 @@ from residency.model import (
     Role,
     System,
 )
+from residency.policy.catalogue import Catalogue, lookup, parse_path
 from residency.redact import one_line
 
 PROVIDER = "aws"
@@ -244,8 +246,10 @@ class AwsCollector(Collector):
         connect_timeout: float = 5.0,
         read_timeout: float = 30.0,
         session_factory: SessionFactory = _default_session_factory,
+        catalogue: Catalogue | None = None,
     ) -> None:
         self._session = session
+        self._catalogue = catalogue
         self._organization = organization
         self._accounts = tuple(accounts)
         self._profiles = tuple(profiles)
@@ -261,6 +265,8 @@ class AwsCollector(Collector):
         """The keys of the last `collect`'s systems, by system id (see `KeyFacts`)."""
 
     def collect(self, ctx: CollectContext) -> Inventory:
+        if self._catalogue is None:
+            self._catalogue = _shipped_catalogue()
         scan = _Scan(self, ctx)
         inventory = scan.run()
         self.last_keys = scan.keys
@@ -439,7 +445,7 @@ class _Scan:
         """The caller's account; no credentials at all is the one error that stops a scan."""
         from botocore.exceptions import NoCredentialsError
 
-        if self.o._profiles:
+        if self._profiles_only:
             return None
         creds = self.base.get_credentials()
         if creds is None:
@@ -462,12 +468,22 @@ class _Scan:
                 f"{self._reason(exc)}"
             ) from None
 
+    @property
+    def _profiles_only(self) -> bool:
+        """Profiles without a session: only the profiles' accounts. With a session too, an
+        estate spanning partitions: the session's organization (or accounts) and each
+        profile's account in its own partition (a GovCloud or China account is a separate
+        identity, never reachable from a commercial one)."""
+        return bool(self.o._profiles) and self.o._session is None
+
     def _targets(self, base_account: str | None) -> list[_Target]:
-        if self.o._profiles:
-            return [_Target(profile=p) for p in self.o._profiles]
+        profiles = [_Target(profile=p) for p in self.o._profiles]
+        if self._profiles_only:
+            return profiles
         if self.o._accounts:
-            return [_Target(account=a, assume=a != base_account) for a in self.o._accounts]
-        targets = [_Target(account=base_account)]
+            return profiles + [_Target(account=a, assume=a != base_account)
+                               for a in self.o._accounts]
+        targets = [*profiles, _Target(account=base_account)]
         if self.o._organization:
             for acct in self._org_accounts(base_account):
                 targets.append(_Target(account=acct, assume=True))
@@ -503,6 +519,10 @@ class _Scan:
                 if self._offered(acct, service, region):
                     self._submit_as(acct, f"account {acct.id}/{region} {label}",
                                     self._scan_regional, region, label)
+            for listing in LISTINGS:
+                if self._offered(acct, listing.service, region):
+                    self._submit_as(acct, f"account {acct.id}/{region} {listing.label}",
+                                    self._scan_listing, region, listing)
         if regions:
             home = "us-east-1" if "us-east-1" in regions else regions[0]
             self._submit_as(acct, f"account {acct.id}/{home} rds global clusters",
@@ -561,14 +581,20 @@ class _Scan:
                 return []
         except Exception as exc:
             if self.o._regions:
-                return list(self.o._regions)  # trust the operator's list; calls will tell
+                # trust the operator's list (this partition's part); calls will tell
+                return [n for n in self.o._regions
+                        if self._partition(acct, n) == acct.partition]
             self._gap(f"{scope} regions", f"cannot list enabled regions, regional services "
                       f"not scanned: {self._reason(exc)}")
             return []
         if not self.o._regions:
             return sorted(enabled)
         chosen = []
-        for name in self.o._regions:
+        asked = [n for n in self.o._regions if self._partition(acct, n) == acct.partition]
+        if not asked:  # never "no region, no gap" (an estate's list spans partitions)
+            self._gap(f"{scope} regions", f"none of the regions asked for is in the "
+                      f"account's partition {acct.partition}; regional services not scanned")
+        for name in asked:  # another partition's regions are for that partition's accounts
             if name in enabled:
                 chosen.append(name)
             elif name in status:
@@ -780,6 +806,10 @@ class _Scan:
         for page in _pages(ddb, "list_tags_of_resource", ResourceArn=arn):
             tags.update(_tags(page.get("Tags", [])))
         self._add(_Resource(arn, name, acct.id, (region,), tags))
+        sse = table.get("SSEDescription") or {}  # absent: an AWS owned key (no KMS key)
+        if self.ctx.classification.tag in tags and sse.get("KMSMasterKeyArn"):
+            self._key(acct, arn, region, sse["KMSMasterKeyArn"], "",
+                      str(sse.get("SSEType") or "KMS"))
         for replica in table.get("Replicas", []):  # global tables version 2019.11.21
             other = str(replica.get("RegionName", ""))
             if other and other != region:
@@ -798,6 +828,52 @@ class _Scan:
                                 _tags(item.get("Tags", [])))
                 with self._lock:
                     self.tagged.setdefault(arn, res)
+
+    # ------------------------------------------------------------------ listed stores
+    def _scan_listing(self, acct: _Account, region: str, listing: Listing) -> None:
+        """Every store of one catalogue type in a region, tagged or not (untagged: RES-I001),
+        through the one `Listing` mechanism; its tags inline or from the tagging API."""
+        client = self._acct_client(acct, listing.service, region)
+        key_path = parse_path(listing.key) if listing.key else None
+        for page in _pages(client, listing.operation, **dict(listing.params)):
+            for item in page.get(listing.items, []):
+                if isinstance(item, dict) and listing.skip_if and item.get(listing.skip_if):
+                    continue
+                res = self._listed_resource(acct, region, listing, item)
+                self._listed(res)
+                if key_path is None or not isinstance(item, dict) or not (
+                        res.tags_from_tagging or self.ctx.classification.tag in res.tags):
+                    continue
+                for key in lookup(item, key_path):
+                    self._key(acct, res.arn, region, key, "")
+
+    def _listed_resource(self, acct: _Account, region: str, listing: Listing,
+                         item: Any) -> _Resource:
+        if isinstance(item, str):  # a name, or a URL ending in the name (SQS)
+            name = item.rstrip("/").rpartition("/")[2]
+            fields: dict[str, Any] = {}
+        else:
+            fields = item
+            name = str(item.get(listing.name) or "") if listing.name else ""
+        if listing.arn:
+            arn = str(fields[listing.arn])  # none: a short answer, the task's gap
+        else:
+            arn = str(listing.arn_template).format(partition=acct.partition, region=region,
+                                                   account=acct.id, name=name)
+        raw = fields.get(listing.tags) if listing.tags else None
+        tags = (_tags(raw) if isinstance(raw, list) else
+                {str(k): str(v) for k, v in raw.items()} if isinstance(raw, dict) else {})
+        owner = _arn_account(arn) or acct.id
+        return _Resource(arn, name or _arn_name(arn), owner, (_arn_region(arn) or region,),
+                         tags, tags_from_tagging=listing.tags is None)
+
+    def _listed(self, res: _Resource) -> None:
+        """A listed store: a record that read its tags beats one waiting for the tagging
+        API's; otherwise the first record stays (the in-depth readers' and the copies')."""
+        with self._lock:
+            mine = self.resources.get(res.arn)
+            if mine is None or (mine.tags_from_tagging and not res.tags_from_tagging):
+                self.resources[res.arn] = res
 
     # ------------------------------------------------------------------ copies
     def _scan_secrets(self, acct: _Account, region: str) -> None:
@@ -1084,6 +1160,8 @@ class _Scan:
             elif mine.tags_from_tagging:
                 known[arn] = replace(mine, tags=res.tags)
         for arn, res in sorted(known.items()):
+            if not self._is_store(arn, res):
+                continue
             system, fed = resource_system(
                 provider=PROVIDER, resource_id=arn, name=res.name, account=res.account,
                 regions=res.regions, tags=res.tags, ctx=self.ctx,
@@ -1111,6 +1189,19 @@ class _Scan:
             tuple(gaps),
         )
 
+    def _is_store(self, arn: str, res: _Resource) -> bool:
+        """A resource the catalogue says holds no data (a VPC, a role, a key) is kept only
+        when it is classified anyway; every other one, of a type the catalogue does not know
+        included, is a store (unclassified: RES-I001), so nothing unknown is dropped."""
+        if self.ctx.classification.tag in res.tags:
+            return True
+        tf = arn_type(arn)
+        if tf is None:
+            return True
+        cat = self.o._catalogue or Catalogue()
+        entry = cat.entry(tf)
+        return entry.store if entry is not None else not cat.is_known_non_store(tf)
+
     def _keys_of(self, systems: dict[str, System]) -> dict[str, tuple[KeyFacts, ...]]:
         found: dict[str, dict[KeyFacts, None]] = {}
         for ref in self.key_refs:
@@ -1121,6 +1212,9 @@ class _Scan:
                 if ref.algorithm and facts.algorithm is None:
                     facts = replace(facts, algorithm=ref.algorithm)
                 found.setdefault(ref.system, {})[facts] = None
+        for system, facts_of in found.items():  # a listing and a reader naming one key:
+            named = {f.key for f in facts_of if f.algorithm}  # keep the one saying how
+            found[system] = {f: None for f in facts_of if f.algorithm or f.key not in named}
         # one entry per statement (a bucket's default and Connect's config may name the
         # same key), in an order that does not depend on which task finished first
         return {system: tuple(sorted(facts, key=lambda f: (f.key, f.algorithm or "")))
@@ -1157,6 +1251,13 @@ class _Scan:
 
 
 # --------------------------------------------------------------------------- helpers
+def _shipped_catalogue() -> Catalogue:
+    """The shipped pack's catalogue, for callers that pass none (the CLI passes its own)."""
+    from residency.policy.pack import PolicyPack
+
+    return PolicyPack.load().catalogue
+
+
 def _acting(acct: _Account, fn: Callable[..., None], *args: Any) -> None:
     token = _ACTING.set(acct)
     try:

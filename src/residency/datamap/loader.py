@@ -35,6 +35,7 @@ from residency.model import (
 from residency.policy.pack import PolicyPack
 from residency.policy.schema import SAFEGUARD_TYPES
 
+from .activities import build_activities
 from .schema import AccessIn, DataMapIn, FlowIn, LocationIn, SafeguardIn
 
 RESIDENCY_KEYWORDS = frozenset({"ADEQUATE"})
@@ -391,6 +392,7 @@ class _Builder:
             values.append((name, ClassificationValue(
                 self.categories_of(v.data_categories, f"{vkey}.data_categories"), v.fed_by, sgs
             )))
+        activities, disclosures = build_activities(doc, self, parties, systems)
         return DataMap(
             parties=tuple(parties.values()),
             systems=tuple(systems.values()),
@@ -401,6 +403,8 @@ class _Builder:
             digest=digest,
             hr_data_categories=self.categories_of(doc.hr_data_categories, "hr_data_categories"),
             special_categories=self.special(doc),
+            activities=activities,
+            disclosures=disclosures,
         )
 
     def flow(

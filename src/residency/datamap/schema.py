@@ -157,6 +157,61 @@ class CategoryIn(_Strict):
     special: Literal["art9", "art10"] | None = None
 
 
+class ContactIn(_Strict):
+    """A party of an Art. 30 record: a map party (`party`) and/or a name, with contact details
+    in the organisation's words (Art. 30(1)(a), 30(2)(a))."""
+
+    party: str | None = None
+    name: str | None = None
+    contact: str | None = None
+
+
+class ProcessingIn(_Strict):
+    """One processing activity of the Art. 30 record (optional; see README "Art. 30 record").
+    `role`: the organisation's role in it (controller: Art. 30(1); processor: Art. 30(2))."""
+
+    id: str = Field(min_length=1)
+    name: str = Field(min_length=1)
+    role: Literal["controller", "processor"] = "controller"
+    controller: ContactIn | None = None  # 30(1)(a): the controller (us, when role=controller)
+    joint_controllers: list[ContactIn] = []  # 30(1)(a)
+    representative: ContactIn | None = None  # 30(1)(a)/30(2)(a): Art. 27 representative
+    dpo: ContactIn | None = None  # 30(1)(a)/30(2)(a): data protection officer
+    processor: ContactIn | None = None  # 30(2)(a): the processor (us, when role=processor)
+    controllers: list[ContactIn] = []  # 30(2)(a): each controller we act for
+    purposes: list[str] = []  # 30(1)(b); for a processor, 30(2)(b) categories of processing
+    data_subjects: list[str] = []  # 30(1)(c): types of data subject (customers, staff, ...)
+    data_categories: list[str] = []  # 30(1)(c): from the vocabulary
+    recipients: list[str] = []  # 30(1)(d): categories of recipient, in the map's words
+    systems: list[str] = []  # the map's systems this activity uses (transfers derive from them)
+    retention: str | None = None  # 30(1)(f): envisaged time limits for erasure
+    security_measures: list[str] = []  # 30(1)(g)/30(2)(d): Art. 32(1) measures
+    transfer_documentation: str | None = None  # 30(1)(e)/49(6): residual-ground safeguards
+
+
+class DisclosureIn(_Strict):
+    """How a recipient (`party`) or a safeguard (`instrument`, optionally `type`/`ref`) is
+    described to data subjects, and where a copy of the safeguard can be obtained."""
+
+    party: str | None = None
+    type: str | None = None
+    instrument: str | None = None
+    ref: str | None = None
+    public_description: str | None = None
+    copy_available_from: str | None = None
+
+    @model_validator(mode="after")
+    def _one_subject(self) -> DisclosureIn:
+        if (self.party is None) == (self.instrument is None and self.type is None):
+            raise ValueError("name either a party or a safeguard (instrument and/or type)")
+        return self
+
+
+class TransparencyIn(_Strict):
+    recipients: list[DisclosureIn] = []
+    safeguards: list[DisclosureIn] = []
+
+
 class DataMapIn(_Strict):
     version: Literal[1]
     # The map's own vocabulary beyond the policy pack's (`policies/vocabulary.yaml`): every
@@ -169,6 +224,9 @@ class DataMapIn(_Strict):
     residency: list[ResidencyRuleIn] = []
     classification: ClassificationIn = ClassificationIn()
     hr_data_categories: list[str] = []
+    # the Art. 30 record and subject-access answers (optional; reports only, never the engine)
+    processing: list[ProcessingIn] = []
+    transparency: TransparencyIn = TransparencyIn()
 
     @field_validator("parties", "systems", "flows", "residency", mode="before")
     @classmethod

@@ -8,7 +8,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any, TextIO
 
 from residency.formats.interface import Formatter
-from residency.model import Finding, Report, Transfer
+from residency.model import Finding, KeyRef, Report, Transfer
 
 SCHEMA_VERSION = 1
 
@@ -54,9 +54,20 @@ def _systems(report: Report) -> Iterator[dict[str, Any]]:
                 "data_categories": sorted(s.data_categories),
                 "origin": s.origin.value,
                 "resource_id": s.resource_id,
+                "keys": [key_to_dict(k) for k in s.keys],
             }
             for s in report.systems
     )
+
+
+def key_to_dict(k: KeyRef) -> dict[str, Any]:
+    """A store's encryption key as the collector found it (TIA step 4 evidence)."""
+    return {
+        "key": k.key, "algorithm": k.algorithm, "arn": k.arn, "region": k.region,
+        "account": k.account, "multi_region": k.multi_region,
+        "primary_region": k.primary_region, "replica_regions": list(k.replica_regions),
+        "origin": k.origin, "key_manager": k.key_manager, "unknown_reason": k.unknown_reason,
+    }
 
 
 def _gaps(report: Report) -> list[dict[str, str]]:

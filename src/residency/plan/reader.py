@@ -29,6 +29,7 @@ from residency.policy.catalogue import (
     lookup,
     normalise,
     parse_path,
+    plan_keys,
 )
 
 PairedRegion = Callable[[str, str], str | None]
@@ -351,6 +352,7 @@ class _Reader:
             tags=tuple(sorted((str(k), str(v)) for k, v in tags.items())),
             source_file=self.source,
             pending=pending,
+            keys=plan_keys(entry, r.values, r.unknown, r.address, regions or ()),
         )
 
     def _locate(

@@ -19,6 +19,8 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from residency.model import KeyRef
+
 _SEGMENT = re.compile(r"([^.\[\]]+)|\[(\*|\d+)\]")
 _ZONE = re.compile(r"^([a-z]+-[a-z]+\d+)-?[a-z]$")  # europe-west2-a (Pub/Sub Lite: us-central1a)
 _AWS_AZ = re.compile(r"^([a-z]{2}(?:-[a-z]+)+-\d+)[a-z]$")  # eu-west-1a → eu-west-1
@@ -171,3 +173,47 @@ def step_from(raw: Mapping[str, Any]) -> Step:
         pair_if=(pair["attr"], frozenset(str(v).upper() for v in pair["in"])) if pair else None,
         mechanism=raw.get("mechanism"),
     )
+
+
+# ---------------------------------------------------------------------- keys in plans
+_GCP_KEY_LOCATION = re.compile(r"(?:^|/)locations/([^/]+)/keyRings/")
+
+
+def plan_keys(entry: Entry | None, values: Any, unknown: Any, address: str,
+              regions: tuple[str, ...]) -> tuple[KeyRef, ...]:
+    """The keys a planned resource names at its catalogue `keys` paths, located as the
+    value says: a KMS key ARN by its region, a Cloud KMS key name by its `locations/`
+    segment, a bare key id or alias in the resource's own region (KMS keys are regional).
+    A key known only after apply is kept with that reason: where it is held is unknown, so
+    the key rules fail closed on it. Key Vault key ids (URLs naming no location) are left
+    to the collectors, which read the vault's location."""
+    if entry is None:
+        return ()
+    found: dict[KeyRef, None] = {}
+    for path in entry.keys:
+        parsed = parse_path(path)
+        for value in lookup(values, parsed):
+            if isinstance(value, str) and value.strip():
+                key = _plan_key(value.strip(), regions)
+                if key is not None:
+                    found[key] = None
+        if is_unknown(unknown, parsed):
+            found[KeyRef(key=f"{address}.{path}", unknown_reason=f"{address}: {path} "
+                         "unknown until apply")] = None
+    return tuple(found)
+
+
+def _plan_key(value: str, regions: tuple[str, ...]) -> KeyRef | None:
+    if value.startswith("arn:"):
+        parts = value.split(":", 5)
+        if len(parts) < 6:
+            return KeyRef(key=value, unknown_reason="not a complete ARN")
+        return KeyRef(key=value, arn=value, region=parts[3] or None, account=parts[4] or None)
+    m = _GCP_KEY_LOCATION.search(value)
+    if m:
+        return KeyRef(key=value, arn=value, region=m.group(1).lower())
+    if "://" in value:
+        return None
+    return KeyRef(key=value, region=regions[0] if len(regions) == 1 else None,
+                  unknown_reason=None if len(regions) == 1 else "a key id or alias of a "
+                  "resource whose region is not known")

@@ -136,6 +136,10 @@ class Engine:
         for rule_ in datamap.residency:
             self._residency(graph, rule_, resolved, findings)
         self._classification(graph, datamap, findings)
+        from residency.policy.keys import key_findings  # RES-K001/K002 (issue 14)
+
+        findings.extend(key_findings(self.pack, self.opt.as_of, graph, base,
+                                     datamap.special_categories, self.opt.assume_invalid))
         self._pack_age(findings)
         for gap in gaps:
             findings.append(

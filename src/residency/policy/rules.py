@@ -167,6 +167,33 @@ RULES: dict[str, Rule] = {
             "https://github.com/residency/residency#residency-rules",
         ),
         Rule(
+            "RES-K001",
+            "Encryption key held or replicated outside the regime's area",
+            Severity.WARNING,
+            "GDPR Art. 46(1), EDPB Recommendations 01/2020 step 4 (Annex 2, Use Case 1)",
+            "Encryption at rest protects data against a third country's authorities only if "
+            "the key is held in the EEA (the regime's free-flow area) or an adequate country. "
+            "This store's key, or a multi-Region replica of it, is held elsewhere, so the "
+            "encryption cannot be counted as a supplementary measure in a TIA.",
+            "Use a single-Region customer-managed key in the store's area (remove the "
+            "replicas outside it), or an external key store held in the area.",
+            _EDPB_0120,
+        ),
+        Rule(
+            "RES-K002",
+            "Only a provider-managed key protects classified data",
+            Severity.INFO,
+            "GDPR Art. 32, EDPB Recommendations 01/2020 step 4 (Annex 2, Use Case 1)",
+            "Every key of this store of classified data is managed by the cloud provider "
+            "(AWS managed or owned, Microsoft- or Google-managed), which can decrypt without "
+            "the customer: a TIA cannot rely on that encryption against the provider's "
+            "disclosure obligations.",
+            "Encrypt with a customer-managed key (stronger: a CloudHSM/Managed HSM key or an "
+            "external key store / Cloud EKM held in the area), or do not rely on encryption "
+            "in the TIA.",
+            _EDPB_0120,
+        ),
+        Rule(
             "RES-I001",
             "Collected resource without a classification",
             Severity.WARNING,

@@ -143,6 +143,43 @@ def flows_by_id(report: Report) -> dict[str, Flow]:
     return {f.id: f for f in report.flows}
 
 
+# ---------------------------------------------------------------------- country sets
+@dataclass(frozen=True, slots=True)
+class CountryPart:
+    """One piece of a summarised country set: a pack group (`EU (27)`) or one country."""
+
+    label: str  # "EU (27)" for a group part, the country code otherwise
+    countries: tuple[str, ...]  # the members it stands for, sorted (for expanding)
+    group: str | None = None  # the pack's group id (`EU`, `EEA`), None for one country
+
+
+def summarise_countries(
+    codes: Iterable[str], pack: PolicyPack, *, min_group: int = 5
+) -> tuple[CountryPart, ...]:
+    """A country set as the pack's groups (`country_groups.yaml`) plus the rest, so an EU
+    multi-region store reads `EU (27)` rather than 27 codes. Greedy: the group covering most
+    of what is left (the smaller group on a tie: EU before EEA), while it covers at least
+    `min_group` codes; the counts say how many of the group's members are in the set."""
+    left = set(codes)
+    groups = [(g, pack.expand([g])) for g in pack.group_names]
+    parts: list[CountryPart] = []
+    while groups:
+        best = max(groups, key=lambda gm: (len(left & gm[1]), -len(gm[1])))
+        hit = left & best[1]
+        if len(hit) < min_group:
+            break
+        parts.append(CountryPart(f"{best[0]} ({len(hit)})", tuple(sorted(hit)), best[0]))
+        left -= hit
+        groups.remove(best)
+    parts.extend(CountryPart(c, (c,)) for c in sorted(left))
+    return tuple(parts)
+
+
+def countries_text(codes: Iterable[str], pack: PolicyPack, *, min_group: int = 5) -> str:
+    """`EU (27), CH, US`: `summarise_countries` as one line."""
+    return ", ".join(p.label for p in summarise_countries(codes, pack, min_group=min_group))
+
+
 # ---------------------------------------------------------------------- templates
 @functools.cache
 def template_env() -> jinja2.Environment:

@@ -1,0 +1,577 @@
+"""The full Art. 30 record of processing activities: controller (30(1)) and processor (30(2)).
+
+Each record comes from the map's optional `processing:` activities (or, without them, one
+record per organisation party and role, derived from its declared systems) plus what the map
+and the scan show: the systems used and where they are, recipients reached by flows, every
+Chapter V transfer with its basis, the encryption keys found. An Art. 30 item the map does
+not give is a gap in the record, never invented. Rows are streamed (openpyxl write-only) so
+a 100,000-flow register costs little more than `check`.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import IO, Any
+
+from residency.model import (
+    ANY_COUNTRY,
+    Basis,
+    Contact,
+    DataMap,
+    Flow,
+    Party,
+    ProcessingActivity,
+    Report,
+    Role,
+    Safeguard,
+    System,
+    Transfer,
+)
+from residency.policy.pack import PolicyPack
+from residency.reports._common import COUNSEL, Provenance, md_cell, where
+
+ROPA_FORMATS = ("csv", "xlsx", "markdown", "html")
+CSV_COLUMNS = ("activity", "activity_name", "record", "article", "item", "value", "source")
+TRANSFER_COLUMNS = ("activities", "regime", "flow", "exporter", "importer", "importer_country",
+                    "destination", "destination_name", "basis", "reference", "source",
+                    "data_categories", "status")
+GAP_COLUMNS = ("activity", "record", "article", "item", "detail")
+MD_TITLE = "# Art. 30 record of processing activities"
+
+
+@dataclass(frozen=True, slots=True)
+class Gap:
+    """A required Art. 30 item the map does not give (or a transfer the record cannot show
+    as lawful): listed in the record for the DPO to complete, never filled in."""
+
+    activity: str
+    article: str
+    item: str
+    detail: str
+
+
+@dataclass(frozen=True, slots=True)
+class Item:
+    article: str
+    item: str
+    value: str
+    source: str
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    activity: ProcessingActivity
+    derived: bool
+    items: tuple[Item, ...]
+    transfers: tuple[Transfer, ...]
+    gaps: tuple[Gap, ...]
+
+    @property
+    def kind(self) -> str:
+        return "controller 30(1)" if self.activity.role is Role.CONTROLLER else "processor 30(2)"
+
+
+@dataclass(frozen=True, slots=True)
+class Ropa:
+    records: tuple[Record, ...]
+    provenance: Provenance
+    as_of: str
+    pack: PolicyPack = field(repr=False)
+    parties: Mapping[str, Party] = field(repr=False)
+    flows: Mapping[str, Flow] = field(repr=False)
+
+    @property
+    def gaps(self) -> Iterator[Gap]:
+        for r in self.records:
+            yield from r.gaps
+
+
+# ---------------------------------------------------------------------- scope (shared)
+class Scope:
+    """Which systems, recipients and transfers an activity's data reach: the activity's
+    systems, then every system a flow carrying its categories leads to (onward included)."""
+
+    def __init__(self, report: Report) -> None:
+        self.systems: dict[str, System] = {s.id: s for s in report.systems}
+        self.resolved = dict(report.resolved)
+        self._out: dict[str, list[Flow]] = {}
+        self._in: dict[str, list[str]] = {}
+        for f in report.flows:
+            self._out.setdefault(f.source, []).append(f)
+            self._in.setdefault(f.target, []).append(f.source)
+        self._by_exporter: dict[str, list[Transfer]] = {}
+        for t in report.transfers:
+            if not t.same_entity:
+                self._by_exporter.setdefault(t.exporter, []).append(t)
+
+    def reach(self, start: Iterable[str], categories: frozenset[str]) -> list[str]:
+        """Systems in order of discovery (the start first); a flow without categories carries
+        everything its source holds, so it always counts."""
+        seen = dict.fromkeys(s for s in start if s in self.systems)
+        stack = list(seen)
+        while stack:
+            for f in self._out.get(stack.pop(), ()):
+                if f.target in seen:
+                    continue
+                if categories and f.data_categories and not (f.data_categories & categories):
+                    continue
+                seen[f.target] = None
+                stack.append(f.target)
+        return list(seen)
+
+    def regimes(self, start: Iterable[str], pack: PolicyPack,
+                parties: Mapping[str, Party]) -> frozenset[str]:
+        """The regimes protecting the activity's data: those of its systems' locations,
+        parties and declarations, and of every system feeding them (data keep the regime
+        they were collected under), so a UK portal's record is not given the Swiss CRM's
+        transfers through a shared helpdesk."""
+        seen = {s for s in start if s in self.systems}
+        stack = list(seen)
+        while stack:
+            for src in self._in.get(stack.pop(), ()):
+                if src not in seen:
+                    seen.add(src)
+                    stack.append(src)
+        out: set[str] = set()
+        for sid in seen:
+            s = self.systems[sid]
+            res = self.resolved.get(sid)
+            party = parties.get(s.party)
+            out |= s.regimes | pack.regimes_applying_in(
+                (res.countries if res else frozenset()) | ({party.country} if party else set()))
+        return frozenset(out)
+
+    def transfers(self, reach: Iterable[str], categories: frozenset[str],
+                  regimes: frozenset[str] | None = None) -> list[Transfer]:
+        out = []
+        for sid in reach:
+            for t in self._by_exporter.get(sid, ()):
+                if regimes is not None and t.regime not in regimes:
+                    continue
+                if not categories or categories.intersection(t.data_categories):
+                    out.append(t)
+        return out
+
+
+def safeguard_of(flow: Flow | None, basis: Basis) -> Safeguard | None:
+    """The map's safeguard a basis rests on (the engine names it by its label)."""
+    if flow is None or basis.kind not in ("safeguard", "derogation"):
+        return None
+    return next((s for s in flow.safeguards if s.label() == basis.reference), None)
+
+
+def party_label(parties: Mapping[str, Party], pid: str) -> str:
+    p = parties.get(pid)
+    return f"{p.name} ({p.country})" if p else pid
+
+
+def basis_text(basis: Basis) -> str:
+    return {"adequacy": "adequacy decision (Art. 45)",
+            "safeguard": "appropriate safeguard (Art. 46/47)",
+            "derogation": "derogation (Art. 49)",
+            "none": "NO BASIS"}.get(basis.kind, basis.kind)
+
+
+def activities_of(datamap: DataMap, report: Report,
+                  parties: Mapping[str, Party]) -> tuple[tuple[ProcessingActivity, bool], ...]:
+    """The map's activities, or one derived activity per organisation party and role."""
+    if datamap.activities:
+        return tuple((a, False) for a in datamap.activities)
+    declared = [s for s in report.systems if s.source_file is not None and "@" not in s.id]
+    ours = {s.party for s in declared if s.role is Role.CONTROLLER}
+    groups = {parties[p].group for p in ours if p in parties and parties[p].group}
+    ours |= {p.id for p in parties.values() if p.group and p.group in groups}
+    out = []
+    for pid in sorted(ours):
+        for role in (Role.CONTROLLER, Role.PROCESSOR):
+            systems = tuple(s.id for s in declared if s.party == pid and s.role is role)
+            if not systems:
+                continue
+            me = Contact(party=pid)
+            out.append((ProcessingActivity(
+                id=f"{pid}-{role.value}", name=f"{party_label(parties, pid)}: systems held as "
+                f"{role.value}", role=role, controller=me if role is Role.CONTROLLER else None,
+                processor=me if role is Role.PROCESSOR else None, systems=systems,
+                purposes=_flow_purposes(report, systems)), True))
+    return tuple(out)
+
+
+def _flow_purposes(report: Report, systems: tuple[str, ...]) -> tuple[str, ...]:
+    ids = set(systems)
+    return tuple(sorted({f.purpose for f in report.flows
+                         if f.purpose and (f.source in ids or f.target in ids)}))
+
+
+# ---------------------------------------------------------------------- building
+def build_ropa(report: Report, pack: PolicyPack, datamap: DataMap,
+               parties: Mapping[str, Party]) -> Ropa:
+    scope = Scope(report)
+    flows = {f.id: f for f in report.flows}
+    facts = _Facts(flows)
+    records = tuple(_record(a, derived, scope, report, pack, parties, facts)
+                    for a, derived in activities_of(datamap, report, parties))
+    return Ropa(records, Provenance.of(report), report.as_of.isoformat(), pack, parties, flows)
+
+
+def _record(a: ProcessingActivity, derived: bool, scope: Scope, report: Report,
+            pack: PolicyPack, parties: Mapping[str, Party], facts: _Facts) -> Record:
+    src = "derived from the map's systems and flows" if derived else f"map processing {a.id}"
+    held = a.data_categories or frozenset().union(
+        *(scope.systems[s].data_categories for s in a.systems if s in scope.systems))
+    reach = scope.reach(a.systems, a.data_categories)
+    transfers = tuple(scope.transfers(reach, a.data_categories,
+                                      scope.regimes(a.systems, pack, parties)))
+    items: list[Item] = []
+    gaps: list[Gap] = []
+    rec = Recorder(a, src, items, gaps)
+    ours = {c.party for c in (a.controller, a.processor) if c and c.party}
+    _parties_items(a, rec, parties, pack)
+    if a.role is Role.CONTROLLER:
+        rec.item("30(1)(b)", "purposes", "; ".join(a.purposes), required=True)
+        rec.item("30(1)(c)", "categories of data subjects", ", ".join(a.data_subjects),
+                 required=True)
+        rec.item("30(1)(c)", "categories of personal data", ", ".join(sorted(held)),
+                 required=True, source=src if a.data_categories else "map systems")
+    else:
+        rec.item("30(2)(b)", "categories of processing carried out on behalf of each "
+                 "controller", "; ".join(a.purposes), required=True)
+    _recipients(a, rec, scope, reach, ours, parties)
+    _transfer_items(a, rec, transfers, pack, facts)
+    if a.role is Role.CONTROLLER:
+        rec.item("30(1)(f)", "envisaged time limits for erasure", a.retention or "",
+                 required=True, where_possible=True)
+    _security(a, rec, scope, reach)
+    rec.item("context", "systems and locations", "; ".join(
+        f"{scope.systems[s].name or s} [{s}]: {where(scope.systems[s], scope.resolved.get(s))}"
+        for s in a.systems if s in scope.systems), source="map and scan")
+    return Record(a, derived, tuple(items), transfers, tuple(gaps))
+
+
+@dataclass
+class Recorder:
+    """Collects an activity's items; an empty required one becomes a gap instead."""
+
+    activity: ProcessingActivity
+    source: str
+    items: list[Item]
+    gaps: list[Gap]
+
+    def item(self, article: str, item: str, value: str, *, required: bool = False,
+             where_possible: bool = False, source: str | None = None) -> None:
+        if value:
+            self.items.append(Item(article, item, value, source or self.source))
+        elif required:
+            note = " (where possible)" if where_possible else ""
+            self.gap(article, item, f"not given in the map{note}")
+
+    def gap(self, article: str, item: str, detail: str) -> None:
+        self.gaps.append(Gap(self.activity.id, article, item, detail))
+
+
+def _contact_text(c: Contact, parties: Mapping[str, Party]) -> str:
+    who = c.name or (party_label(parties, c.party) if c.party else "")
+    if c.name and c.party:
+        who = f"{c.name} ({party_label(parties, c.party)})"
+    return f"{who}; {c.contact}" if c.contact else who
+
+
+def _parties_items(a: ProcessingActivity, rec: Recorder, parties: Mapping[str, Party],
+                   pack: PolicyPack) -> None:
+    art = "30(1)(a)" if a.role is Role.CONTROLLER else "30(2)(a)"
+    me = a.controller if a.role is Role.CONTROLLER else a.processor
+    label = "controller" if a.role is Role.CONTROLLER else "processor"
+    if me is None:
+        rec.gap(art, f"name and contact details of the {label}", "not given in the map")
+    else:
+        rec.item(art, f"name and contact details of the {label}", _contact_text(me, parties))
+        if not me.contact:
+            rec.gap(art, f"contact details of the {label}", "not given in the map")
+    if a.role is Role.CONTROLLER:
+        for c in a.joint_controllers:
+            rec.item(art, "joint controller", _contact_text(c, parties))
+    else:
+        for c in a.controllers:
+            rec.item(art, "controller on whose behalf the processor acts",
+                     _contact_text(c, parties))
+        if not a.controllers:
+            rec.gap(art, "each controller on whose behalf the processor acts",
+                    "not given in the map")
+    country = parties[me.party].country if me and me.party and me.party in parties else None
+    if a.representative is not None:
+        rec.item(art, "representative (Art. 27)", _contact_text(a.representative, parties))
+    elif country and country not in pack.free_flow_area("eu_gdpr"):
+        rec.gap(art, "representative (Art. 27)",
+                f"the {label} is established in {country}, outside the EEA: where the GDPR "
+                "applies to it under Art. 3(2), name its representative in the Union "
+                "(Art. 27), or record why none is needed")
+    if a.dpo is not None:
+        rec.item(art, "data protection officer", _contact_text(a.dpo, parties))
+    else:
+        rec.gap(art, "data protection officer", "not given in the map (where applicable: "
+                "name the DPO, or record that none is required under Art. 37)")
+
+
+def _recipients(a: ProcessingActivity, rec: Recorder, scope: Scope, reach: list[str],
+                ours: set[str], parties: Mapping[str, Party]) -> None:
+    if a.role is not Role.CONTROLLER:
+        return
+    found: dict[str, str] = {}
+    start = set(a.systems)
+    for sid in reach:
+        s = scope.systems[sid]
+        if sid not in start and s.party not in ours and s.party not in found:
+            found[s.party] = f"{party_label(parties, s.party)}, {s.role.value}"
+    rec.item("30(1)(d)", "categories of recipients", "; ".join(a.recipients))
+    rec.item("30(1)(d)", "recipients reached by the map's flows", "; ".join(found.values()),
+             source="map flows")
+    if not a.recipients and not found:
+        rec.gap("30(1)(d)", "categories of recipients",
+                "none given and no flow leaves the activity's systems (state 'none' if so)")
+
+
+@dataclass(frozen=True, slots=True)
+class _TransferFacts:
+    countries: frozenset[str]
+    unlawful: tuple[str, ...]
+    residual: bool
+    unresolved: bool
+
+
+class _Facts:
+    """What the record says about each transfer, computed once: an estate's transfers are
+    reached from many activities, and the per-activity summary only unions these."""
+
+    def __init__(self, flows: Mapping[str, Flow]) -> None:
+        self.flows = flows
+        self._cache: dict[int, _TransferFacts] = {}
+
+    def of(self, t: Transfer) -> _TransferFacts:
+        hit = self._cache.get(id(t))
+        if hit is None:
+            residual = False
+            for _, basis in t.bases:
+                if basis.kind == "derogation":
+                    sg = safeguard_of(self.flows.get(t.flow), basis)
+                    residual |= bool(sg and sg.article and sg.article.replace(" ", "")
+                                     .endswith("secondsubparagraph"))
+            hit = self._cache[id(t)] = _TransferFacts(
+                frozenset(c for c, _ in t.bases),
+                tuple(f"{t.flow} ({t.regime}) to {c}" for c, b in t.bases if b.kind == "none"),
+                residual, ANY_COUNTRY in t.countries)
+        return hit
+
+
+def _listing(items: list[str], limit: int = 5) -> str:
+    more = f"; and {len(items) - limit} more (see the transfers table)" \
+        if len(items) > limit else ""
+    return "; ".join(items[:limit]) + more
+
+
+def _transfer_items(a: ProcessingActivity, rec: Recorder, transfers: tuple[Transfer, ...],
+                    pack: PolicyPack, facts: _Facts) -> None:
+    art = "30(1)(e)" if a.role is Role.CONTROLLER else "30(2)(c)"
+    countries: set[str] = set()
+    unlawful: list[str] = []
+    unresolved: list[str] = []
+    residual = False
+    for t in transfers:
+        f = facts.of(t)
+        countries |= f.countries
+        unlawful += f.unlawful
+        residual |= f.residual
+        if f.unresolved:
+            unresolved.append(t.flow)
+    if unlawful:
+        rec.gap(art, "transfers without a basis", f"{len(unlawful)} (flow × regime × country) "
+                f"with no adequacy, safeguard or derogation (RES-T001/T003): "
+                f"{_listing(unlawful)}")
+    if unresolved:
+        rec.gap(art, "third country", f"the destination's location is unresolved (RES-L001), "
+                f"so the country cannot be identified: {_listing(unresolved)}")
+    names = sorted(pack.country_name(c) if c != ANY_COUNTRY else "unresolved location"
+                   for c in countries)
+    rec.item(art, "third countries or international organisations", ", ".join(names)
+             or "none (no transfer found)", source="engine (see the transfers table)")
+    if residual:
+        if a.transfer_documentation:
+            rec.item(art, "documentation of suitable safeguards (Art. 49(1) second "
+                     "subparagraph)", a.transfer_documentation)
+        else:
+            rec.gap(art, "documentation of suitable safeguards (Art. 49(1) second "
+                    "subparagraph)", "a transfer rests on the compelling-legitimate-interests "
+                    "ground; Art. 49(6) requires the assessment and safeguards in the record")
+
+
+def _security(a: ProcessingActivity, rec: Recorder, scope: Scope, reach: list[str]) -> None:
+    art = "30(1)(g)" if a.role is Role.CONTROLLER else "30(2)(d)"
+    rec.item(art, "technical and organisational security measures (Art. 32(1))",
+             "; ".join(a.security_measures), required=True, where_possible=True)
+    keys = []
+    for sid in a.systems:
+        s = scope.systems.get(sid)
+        if s is None:
+            continue
+        for k in s.keys:
+            bits = [x for x in (k.region and f"key in {k.region}",
+                                k.key_manager and f"{k.key_manager.lower()}-managed",
+                                k.origin and f"origin {k.origin}",
+                                k.multi_region and "multi-Region") if x]
+            keys.append(f"{s.name or s.id}: encryption at rest ({', '.join(bits) or k.key})")
+    rec.item(art, "encryption at rest found by the scan", "; ".join(keys), source="scan")
+
+
+# ---------------------------------------------------------------------- rows
+def transfer_rows(ropa: Ropa) -> Iterator[tuple[str, ...]]:
+    """One row per transfer × destination country (`TRANSFER_COLUMNS`), each listed once
+    with every activity whose data it carries: a group's register does not repeat a shared
+    helpdesk's transfers once per activity."""
+    pack, parties = ropa.pack, ropa.parties
+    members: dict[int, list[str]] = {}
+    order: list[Transfer] = []
+    for r in ropa.records:
+        for t in r.transfers:
+            ids = members.get(id(t))
+            if ids is None:
+                ids = members[id(t)] = []
+                order.append(t)
+            ids.append(r.activity.id)
+    for t in order:
+        cats = ", ".join(t.data_categories)
+        acts = ", ".join(members[id(t)])
+        exporter, importer = party_label(parties, t.exporter_party), \
+            party_label(parties, t.importer_party)
+        home = parties[t.importer_party].country if t.importer_party in parties else ""
+        for country, basis in t.bases:
+            yield (acts, t.regime, t.flow, exporter, importer, home, country,
+                   pack.country_name(country) if country != ANY_COUNTRY
+                   else "unresolved location", basis_text(basis), basis.reference or "",
+                   basis.source or "", cats, "lawful" if basis.kind != "none" else "NO BASIS")
+
+
+def record_rows(ropa: Ropa) -> Iterator[tuple[str, ...]]:
+    """The long table (`CSV_COLUMNS`): each item, each gap, then each transfer as a row."""
+    for r in ropa.records:
+        head = (r.activity.id, r.activity.name, r.kind)
+        for it in r.items:
+            yield (*head, it.article, it.item, it.value, it.source)
+        for g in r.gaps:
+            yield (*head, g.article, f"GAP: {g.item}", g.detail, COUNSEL)
+    for row in transfer_rows(ropa):
+        yield (row[0], "", "", "30(1)(e)/30(2)(c)", "transfer",
+               f"{row[2]} ({row[1]}): {row[3]} → {row[4]} to {row[7]}: {row[8]}"
+               f"{' ' + row[9] if row[9] else ''}", row[10] or "engine")
+
+
+# ---------------------------------------------------------------------- rendering
+def write_ropa(ropa: Ropa, fmt: str, fh: IO[Any]) -> None:
+    """Stream the record to `fh` (text, or binary for xlsx)."""
+    if fmt == "csv":
+        w = csv.writer(fh, lineterminator="\n")
+        w.writerow(CSV_COLUMNS)
+        w.writerows(record_rows(ropa))
+    elif fmt == "xlsx":
+        _xlsx(ropa, fh)
+    elif fmt == "markdown":
+        fh.writelines(_markdown(ropa))
+    elif fmt == "html":
+        fh.writelines(_html(ropa))
+    else:
+        raise ValueError(f"unknown record format {fmt!r}")
+
+
+def _xlsx(ropa: Ropa, fh: IO[bytes]) -> None:
+    import openpyxl
+    from openpyxl.cell import WriteOnlyCell
+    from openpyxl.styles import Font
+
+    book = openpyxl.Workbook(write_only=True)
+    bold = Font(bold=True)
+    sheets: tuple[tuple[str, tuple[str, ...], Iterable[tuple[str, ...]]], ...] = (
+        ("Record", CSV_COLUMNS, _record_only(ropa)),
+        ("Transfers", TRANSFER_COLUMNS, transfer_rows(ropa)),
+        ("Gaps", GAP_COLUMNS, ((r.activity.id, r.kind, g.article, g.item, g.detail)
+                               for r in ropa.records for g in r.gaps)),
+    )
+    for name, cols, rows in sheets:
+        sheet = book.create_sheet(name)
+        sheet.freeze_panes = "A2"
+        for i, col in enumerate(cols):
+            sheet.column_dimensions[chr(65 + i)].width = 40 if col in ("value", "detail") \
+                else 18
+        header = []
+        for col in cols:
+            cell = WriteOnlyCell(sheet, value=col)
+            cell.font = bold
+            header.append(cell)
+        sheet.append(header)
+        for row in rows:
+            sheet.append(row)
+    book.save(fh)
+
+
+def _record_only(ropa: Ropa) -> Iterator[tuple[str, ...]]:
+    for r in ropa.records:
+        for it in r.items:
+            yield (r.activity.id, r.activity.name, r.kind, it.article, it.item, it.value,
+                   it.source)
+
+
+def _markdown(ropa: Ropa) -> Iterator[str]:
+    yield f"{MD_TITLE}\n\nAs of {ropa.as_of}. "
+    yield " · ".join(ropa.provenance.lines()) + "\n\n"
+    gaps = list(ropa.gaps)
+    yield f"{len(ropa.records)} activities, {len(gaps)} gaps.\n\n"
+    for r in ropa.records:
+        yield f"## {md_cell(r.activity.name)} (`{r.activity.id}`): {r.kind}\n\n"
+        if r.derived:
+            yield ("_Derived: the map has no `processing:` section, so this record lists the "
+                   "systems one party holds in one role._\n\n")
+        yield "| Art. | Item | Value | Source |\n|---|---|---|---|\n"
+        for it in r.items:
+            yield (f"| {it.article} | {md_cell(it.item)} | {md_cell(it.value)} | "
+                   f"{md_cell(it.source)} |\n")
+        if r.gaps:
+            yield "\n**Gaps (to complete):**\n\n"
+            for g in r.gaps:
+                yield f"- {g.article} {md_cell(g.item)}: {md_cell(g.detail)} {COUNSEL}\n"
+        yield "\n"
+    yield "## Transfers\n\n| " + " | ".join(TRANSFER_COLUMNS) + " |\n"
+    yield "|" + "---|" * len(TRANSFER_COLUMNS) + "\n"
+    for row in transfer_rows(ropa):
+        yield "| " + " | ".join(md_cell(v) for v in row) + " |\n"
+
+
+_CSS = ("body{font:14px/1.45 system-ui,sans-serif;margin:2rem;max-width:80rem}"
+        "table{border-collapse:collapse;width:100%;margin:.5rem 0 1.5rem}"
+        "th,td{border:1px solid #d0d7de;padding:.3rem .5rem;text-align:left;"
+        "vertical-align:top}th{background:#f6f8fa}td.gap{color:#cf222e}"
+        "@media print{body{margin:0}h2{break-before:page}thead{display:table-header-group}"
+        "tr{break-inside:avoid}}")
+
+
+def _html(ropa: Ropa) -> Iterator[str]:
+    from markupsafe import escape as e
+
+    yield ("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+           f"<title>residency: Art. 30 record of processing activities — {e(ropa.as_of)}"
+           f"</title>\n<style>{_CSS}</style>\n</head>\n<body>\n"
+           f"<h1>Art. 30 record of processing activities</h1>\n<p>As of {e(ropa.as_of)}. "
+           + "<br>".join(str(e(x)) for x in ropa.provenance.lines()) + "</p>\n")
+    for r in ropa.records:
+        yield f"<h2>{e(r.activity.name)} <small>({e(r.activity.id)}, {e(r.kind)})</small></h2>\n"
+        yield "<table><thead><tr><th>Art.</th><th>Item</th><th>Value</th><th>Source</th>"
+        yield "</tr></thead><tbody>\n"
+        for it in r.items:
+            yield (f"<tr><td>{e(it.article)}</td><td>{e(it.item)}</td><td>{e(it.value)}</td>"
+                   f"<td>{e(it.source)}</td></tr>\n")
+        for g in r.gaps:
+            yield (f"<tr><td>{e(g.article)}</td><td class=\"gap\">GAP: {e(g.item)}</td>"
+                   f"<td class=\"gap\">{e(g.detail)}</td><td>{e(COUNSEL)}</td></tr>\n")
+        yield "</tbody></table>\n"
+    yield "<h2>Transfers</h2>\n<table><thead><tr>"
+    yield "".join(f"<th>{e(c)}</th>" for c in TRANSFER_COLUMNS) + "</tr></thead><tbody>\n"
+    for row in transfer_rows(ropa):
+        yield "<tr>" + "".join(f"<td>{e(v)}</td>" for v in row) + "</tr>\n"
+    yield "</tbody></table>\n</body>\n</html>\n"
