@@ -35,6 +35,7 @@ def _inventory(case: dict[str, Any]) -> Inventory:
     for item in case.get("collected", []):
         # `tag_value` is the tag as the cloud reports it (default: the harness's value `x`)
         tag = {"data-classification": item.get("tag_value", "x")} if item.get("classified") else {}
+        tag |= item.get("tags", {})  # other tags a collector sets (RES-S002's evidence tag)
         ctx = CollectContext(
             Classification(
                 "data-classification",

@@ -47,6 +47,9 @@ OUTSIDE_INVENTORY = "is outside the scanned inventory and the map"
 (history drops these when merging shards, where another shard holds the real system)."""
 
 ANY_COUNTRY = "*"
+#: A system tag a collector sets when evidence it relied on (a vendor's shipped sub-processor
+#: list, ...) is older than the pack allows; its value says why. Turned into RES-S002.
+EVIDENCE_STALE_TAG = "residency:evidence-stale"
 """Country-set marker for a location that may be anywhere (e.g. Azure `global`)."""
 
 

@@ -26,3 +26,6 @@ def test_the_printed_history_command_is_one_line_and_runs(tmp_path: Path) -> Non
     rows = [row for row in pasted.stdout.splitlines() if "demo:servicedesk" in row]
     assert len(rows) == 1 and rows[0].split()[0] == "1"
     assert str(out / "report.html") in stdout.splitlines()[-3]
+    # the helpdesk tenant whose token was revoked is listed among the coverage gaps
+    (gap,) = [row for row in stdout.splitlines() if "tenant 4711" in row]
+    assert "hubspot" in gap and "credentials refused (HTTP 401)" in gap

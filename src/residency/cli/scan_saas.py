@@ -41,8 +41,8 @@ def saas_options(func: F) -> F:
         help="YAML file `secrets: {VENDOR: {token: ...}}` (else $RESIDENCY_<VENDOR>_TOKEN).")(func)
     func = click.option(
         "--saas-subprocessors", multiple=True, metavar="VENDOR=FILE|URL",
-        help="The vendor's published sub-processor list (repeatable; default: the dated copy "
-        "in policies/saas/subprocessors/, if any).")(func)
+        help="The vendor's published sub-processor list (repeatable; default: the newest "
+        "dated copy in policies/saas/subprocessors/, if any).")(func)
     func = click.option(
         "--saas-attested", type=click.Path(path_type=Path, dir_okay=False), default=None,
         help="YAML file of attested tenant locations (vendors whose API reports none).")(func)

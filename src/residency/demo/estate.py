@@ -17,6 +17,14 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from residency._io import read_document, validate
 from residency.demo.fake_arm import FakeArm, authorization_failed, storage_account
 from residency.demo.fake_gcs import FakeGcs, bucket, forbidden
+from residency.demo.fake_saas import (
+    FakeSaas,
+    atlassian_workspace,
+    freshdesk_account,
+    hubspot_details,
+    intercom_me,
+    salesforce_org,
+)
 
 CALLER_ACCOUNT = "123456789012"  # moto's account for credentials it did not issue
 SEED_ROLE = "OrganizationAccountAccessRole"
@@ -103,11 +111,41 @@ class AzureIn(_Strict):
     subscriptions: list[SubscriptionIn] = []
 
 
+SaasVendor = Literal["freshdesk", "hubspot", "intercom", "salesforce", "atlassian"]
+
+
+class SaasTenantIn(_Strict):
+    vendor: SaasVendor
+    tenant: str = Field(min_length=1)
+    location: str = Field(min_length=1)  # the code the vendor's API reports for the tenant
+    name: str = "Acme Support"
+    readable: bool = True  # false: the token was revoked, the vendor answers 401
+
+    @model_validator(mode="after")
+    def _portal_id(self) -> SaasTenantIn:
+        if self.vendor == "hubspot" and not self.tenant.isdigit():
+            raise ValueError("a HubSpot tenant is its portal id (digits)")
+        return self
+
+
+class SaasListIn(_Strict):
+    vendor: str
+    file: str = Field(pattern=r"^[A-Za-z0-9._-]+\.ya?ml$")  # next to estate.yaml, served by URL
+
+
+class SaasIn(_Strict):
+    classification: str | None = None
+    tenants: list[SaasTenantIn] = []
+    attested: str | None = Field(default=None, pattern=r"^[A-Za-z0-9._-]+\.ya?ml$")
+    subprocessors: list[SaasListIn] = []
+
+
 class EstateIn(_Strict):
     version: Literal[1]
     aws: AwsIn
     gcp: GcpIn = GcpIn()
     azure: AzureIn = AzureIn()
+    saas: SaasIn = SaasIn()
 
 
 def load_estate(path: Path) -> EstateIn:
@@ -275,3 +313,34 @@ def arm_peer(spec: AzureIn) -> FakeArm:
         },
         errors={s.id: authorization_failed(s.id) for s in spec.subscriptions if not s.readable},
     )
+
+
+# ---------------------------------------------------------------------- SaaS helpdesks
+def saas_peer(spec: SaasIn, folder: Path) -> tuple[FakeSaas, dict[str, str]]:
+    """A peer answering each tenant's vendor API with the estate's location code, serving the
+    estate's sub-processor lists under `/lists/<file>`; and the token of each vendor (one
+    tenant per vendor). A tenant that is not readable is refused with the vendor's 401."""
+    fake = FakeSaas(lists={item.file: (folder / item.file).read_bytes()
+                           for item in spec.subprocessors})
+    tokens: dict[str, str] = {}
+    for i, t in enumerate(spec.tenants, start=1):
+        token = f"demo-{t.vendor}-token-{i}"
+        tokens[t.vendor] = token
+        if t.readable:
+            _seed_tenant(fake, t, token, i)
+    return fake, tokens
+
+
+def _seed_tenant(fake: FakeSaas, t: SaasTenantIn, token: str, i: int) -> None:
+    """The vendor's documented answer for this tenant, at the token that reads it."""
+    if t.vendor == "freshdesk":
+        fake.freshdesk[token] = freshdesk_account(1840500 + i, t.tenant, t.location, t.name)
+    elif t.vendor == "hubspot":
+        fake.hubspot[token] = hubspot_details(int(t.tenant), t.location)
+    elif t.vendor == "intercom":
+        fake.intercom[token] = (t.location.upper(), intercom_me(t.tenant, t.location, t.name))
+    elif t.vendor == "salesforce":
+        fake.salesforce[token] = salesforce_org(f"00D{i:012d}", t.location)
+    else:
+        fake.atlassian[(token, t.tenant)] = [atlassian_workspace(
+            "w1", t.name, t.location, f"{t.tenant}.atlassian.net")]

@@ -12,7 +12,8 @@ One server, one path prefix per vendor (the collector's `--saas-endpoint VENDOR=
 
 The token selects the account, as on the real services; an unknown token gets that vendor's
 documented 401 body. `errors` answer a vendor with a status and its documented error body
-(429 with `Retry-After`), `faults` (shared with the GCS peer) cut, corrupt, reset or delay
+(`rate_limited` gives each vendor's documented rate-limit answer and headers; `error_times`
+makes an error transient), `faults` (shared with the GCS peer) cut, corrupt, reset or delay
 answers. Request paths are recorded; headers never are.
 """
 
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import base64
 import json
+import time
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 from urllib.parse import parse_qs, urlsplit
@@ -103,13 +105,18 @@ def error_body(vendor: str, status: int) -> Any:
     if vendor == "hubspot":
         category = {401: "INVALID_AUTHENTICATION", 403: "MISSING_SCOPES",
                     429: "RATE_LIMITS"}.get(status, "INTERNAL_ERROR")
-        return {"status": "error", "message": f"Authentication credentials not found: {text}"
+        body = {"status": "error", "message": f"Authentication credentials not found: {text}"
                 if status == 401 else text, "correlationId": "0f6c6d0b-3c5e-4c1b",
                 "category": category}
+        if status == 429:
+            body |= {"message": "You have reached your ten_secondly_rolling limit.",
+                     "errorType": "RATE_LIMIT", "policyName": "TEN_SECONDLY_ROLLING"}
+        return body
     if vendor == "intercom":
         code = {401: "unauthorized", 403: "forbidden", 429: "rate_limit_exceeded"}.get(
             status, "server_error")
-        message = "Access Token Invalid" if status == 401 else text
+        message = {401: "Access Token Invalid",
+                   429: "Exceeded rate limit of 167 in 10_seconds"}.get(status, text)
         return {"type": "error.list", "request_id": "000e1f2g3h",
                 "errors": [{"code": code, "message": message}]}
     if vendor == "salesforce":
@@ -117,8 +124,49 @@ def error_body(vendor: str, status: int) -> Any:
                 429: "REQUEST_LIMIT_EXCEEDED"}.get(status, "UNKNOWN_EXCEPTION")
         message = "Session expired or invalid" if status == 401 else text
         return [{"message": message, "errorCode": code}]
+    if vendor == "salesforce-limit":  # the org's API request limit: a 403, not a 429
+        return [{"message": "TotalRequests Limit exceeded.",
+                 "errorCode": "REQUEST_LIMIT_EXCEEDED"}]
     return {"errors": [{"status": str(status), "code": text.upper().replace(" ", "_"),
                         "title": text.capitalize(), "detail": f"Request {text}"}]}
+
+
+def rate_limited(vendor: str, now: float, wait: int = 1) -> tuple[int, dict[str, str], Any]:
+    """How each vendor refuses a caller over its rate limit: status, the vendor's documented
+    headers, and its error body.
+
+    - Freshdesk: 429 with `Retry-After` (seconds) and `X-RateLimit-Total`, `-Remaining`,
+      `-Used-CurrentRequest` (https://developers.freshdesk.com/api/#ratelimit).
+    - HubSpot: 429 with the `X-HubSpot-RateLimit-*` headers and `errorType: RATE_LIMIT`,
+      no `Retry-After` (https://developers.hubspot.com/docs/guides/apps/api-usage/usage-details).
+    - Intercom: 429 `rate_limit_exceeded` with `X-RateLimit-Limit`, `-Remaining` and
+      `-Reset` as a UNIX time, no `Retry-After`
+      (https://developers.intercom.com/docs/references/rest-api/errors/rate-limiting).
+    - Salesforce: the org's API request limit answers 403 `REQUEST_LIMIT_EXCEEDED`, with the
+      usage in `Sforce-Limit-Info`
+      (https://developer.salesforce.com/docs/atlas.en-us.api_rest.meta/api_rest/errorcodes.htm).
+    - Atlassian: 429 with `Retry-After` and `X-RateLimit-Reset` as an ISO 8601 time
+      (https://developer.atlassian.com/cloud/jira/platform/rate-limiting/).
+    """
+    reset = int(now) + wait
+    iso = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(reset))
+    if vendor == "freshdesk":
+        return 429, {"Retry-After": str(wait), "X-RateLimit-Total": "3000",
+                     "X-RateLimit-Remaining": "0",
+                     "X-RateLimit-Used-CurrentRequest": "1"}, error_body(vendor, 429)
+    if vendor == "hubspot":
+        return 429, {"X-HubSpot-RateLimit-Max": "100", "X-HubSpot-RateLimit-Remaining": "0",
+                     "X-HubSpot-RateLimit-Interval-Milliseconds": "10000",
+                     "X-HubSpot-RateLimit-Daily": "250000",
+                     "X-HubSpot-RateLimit-Daily-Remaining": "249000"}, error_body(vendor, 429)
+    if vendor == "intercom":
+        return 429, {"X-RateLimit-Limit": "167", "X-RateLimit-Remaining": "0",
+                     "X-RateLimit-Reset": str(reset)}, error_body(vendor, 429)
+    if vendor == "salesforce":
+        return 403, {"Sforce-Limit-Info": "api-usage=5000/5000"}, \
+            error_body("salesforce-limit", 403)
+    return 429, {"Retry-After": str(wait), "X-RateLimit-Limit": "100",
+                 "X-RateLimit-Remaining": "0", "X-RateLimit-Reset": iso}, error_body(vendor, 429)
 
 
 @dataclass
@@ -135,6 +183,8 @@ class FakeSaas:
     errors: dict[str, tuple[int, dict[str, str]]] = field(default_factory=dict)
     # vendor -> a raw body sent with the error instead (e.g. one that echoes the request)
     error_bodies: dict[str, bytes] = field(default_factory=dict)
+    # vendor -> how many requests get the error before the vendor answers again (default: all)
+    error_times: dict[str, int] = field(default_factory=dict)
     faults: list[HttpFault] = field(default_factory=list)
     requests: list[str] = field(default_factory=list)
     url: str = ""
@@ -142,6 +192,15 @@ class FakeSaas:
 
     def endpoint(self, vendor: str) -> str:
         return f"{self.url}/{vendor}"
+
+    def rate_limit(self, vendor: str, times: int | None = None, wait: int = 1) -> None:
+        """Answer `vendor`'s requests as it does past its rate limit (`times` requests, or
+        all of them)."""
+        status, headers, body = rate_limited(vendor, time.time(), wait)
+        self.errors[vendor] = (status, headers)
+        self.error_bodies[vendor] = json.dumps(body).encode()
+        if times is not None:
+            self.error_times[vendor] = times
 
     def start(self) -> FakeSaas:
         fake = self
@@ -194,7 +253,9 @@ class FakeSaas:
                 if vendor not in VENDOR_PREFIXES:
                     self._answer(404, {"error": "not found"})
                     return
-                if vendor in fake.errors:
+                if vendor in fake.errors and fake.error_times.get(vendor, 1) > 0:
+                    if vendor in fake.error_times:
+                        fake.error_times[vendor] -= 1
                     status, headers = fake.errors[vendor]
                     self._answer(status, error_body(vendor, status), headers,
                                  raw=fake.error_bodies.get(vendor))

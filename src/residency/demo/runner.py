@@ -1,7 +1,8 @@
 """`residency demo`, end to end: local peers → seed → scan → check → history → reports.
 
-Everything runs in this process on loopback: moto (AWS), a Cloud Storage peer and an ARM
-peer. The real collectors, engine, history store and report builders do the work, exactly
+Everything runs in this process on loopback: moto (AWS), a Cloud Storage peer, an ARM
+peer and a peer of each helpdesk vendor's API (SaaS tenants, sub-processor lists). The
+real collectors, engine, history store and report builders do the work, exactly
 as `scan` would. Peers are stopped and their threads joined before `run_demo` returns;
 nothing is written outside the output directory (the history file lives inside it).
 """
@@ -94,7 +95,7 @@ def run_demo(
     output = output.resolve()
     _claim(output)
     with _environ_unchanged():
-        inventories = _scan(estate, datamap, pack, say)
+        inventories = _scan(estate, datamap, pack, say, example, as_of)
     say("judging every flow under GDPR Chapter V, UK GDPR and the Swiss FADP")
     with paused_gc():
         report = Engine(pack, EngineOptions(as_of, frozenset())).run(datamap, inventories)
@@ -146,7 +147,8 @@ def _environ_unchanged() -> Iterator[None]:
 
 
 # ---------------------------------------------------------------------- peers and scan
-def _scan(estate: EstateIn, datamap: DataMap, pack: Any, say: Progress) -> list[Inventory]:
+def _scan(estate: EstateIn, datamap: DataMap, pack: Any, say: Progress, example: Path,
+          as_of: dt.date) -> list[Inventory]:
     from residency.collectors.aws import AwsCollector
     from residency.collectors.azure import loopback_collector
     from residency.collectors.gcp import GcpCollector, emulator_client_factory
@@ -155,12 +157,14 @@ def _scan(estate: EstateIn, datamap: DataMap, pack: Any, say: Progress) -> list[
 
     ctx = CollectContext(datamap.classification, workers=8)
     with contextlib.ExitStack() as stack:
-        say("starting local peers: moto (AWS), Cloud Storage, Azure Resource Manager")
+        say("starting local peers: moto (AWS), Cloud Storage, Azure Resource Manager, "
+            "helpdesk vendor APIs")
         aws_url = stack.enter_context(_moto())
         gcs = gcs_peer(estate.gcp).start()
         stack.callback(gcs.stop)
         arm = arm_peer(estate.azure).start()
         stack.callback(arm.stop)
+        saas = _saas(estate, pack, example, as_of, stack)
         say(f"seeding the service-desk estate into moto at {aws_url}")
         gaps = _seed(estate, aws_url)
         collectors: list[Collector] = [
@@ -172,6 +176,7 @@ def _scan(estate: EstateIn, datamap: DataMap, pack: Any, say: Progress) -> list[
                          catalogue=pack.catalogue),
             loopback_collector(partial(pack.paired_region, "azure"), arm.url,
                                catalogue=pack.catalogue),
+            *saas,
         ]
         inventories = []
         for c in collectors:
@@ -179,6 +184,34 @@ def _scan(estate: EstateIn, datamap: DataMap, pack: Any, say: Progress) -> list[
             inventories.append(c.collect(ctx))
         say("stopping the local peers")
     return inventories
+
+
+def _saas(estate: EstateIn, pack: Any, example: Path, as_of: dt.date,
+          stack: contextlib.ExitStack) -> list[Collector]:
+    """The SaaS collector over a local peer of each tenant's vendor API, with the estate's
+    attested tenants and sub-processor lists; attestations expire as of the demo's date."""
+    spec = estate.saas
+    if not spec.tenants and spec.attested is None:
+        return []
+    from residency.collectors.saas import VENDORS
+    from residency.collectors.saas._http import HttpClient
+    from residency.collectors.saas._tables import read_attested
+    from residency.collectors.saas.collector import SaasCollector, SubprocessorSource, Tenant
+    from residency.demo.estate import saas_peer
+
+    fake, tokens = saas_peer(spec, example)
+    fake.start()
+    stack.callback(fake.stop)
+    attested = read_attested(pack, example / spec.attested).attested if spec.attested else ()
+    return [SaasCollector(
+        pack, {v: cls() for v, cls in VENDORS.items()},
+        [Tenant(t.vendor, t.tenant) for t in spec.tenants], tokens=tokens,
+        endpoints={v: fake.endpoint(v) for v in VENDORS}, attested=attested,
+        attested_source=f"examples/servicedesk/{spec.attested}" if spec.attested else "",
+        subprocessors=[SubprocessorSource(item.vendor, f"{fake.url}/lists/{item.file}")
+                       for item in spec.subprocessors],
+        classification=spec.classification, http=HttpClient(timeout=5.0, retries=1),
+        today=lambda: as_of)]
 
 
 def _seed(estate: EstateIn, aws_url: str) -> Any:

@@ -272,6 +272,18 @@ RULES: dict[str, Rule] = {
             "https://github.com/residency/residency#least-privilege",
         ),
         Rule(
+            "RES-S002",
+            "Collected evidence out of date",
+            Severity.WARNING,
+            "GDPR Art. 28(2), 28(4) and 44 (onward transfers by sub-processors must be known)",
+            "A scan relied on evidence older than the pack allows (a vendor's sub-processor "
+            "list shipped with the pack): the vendor may have added sub-processors, and so "
+            "onward transfers, since it was retrieved.",
+            "Point the map at the vendor's current list (`subprocessors:` file or URL) or "
+            "update the policy pack.",
+            "https://github.com/residency/residency#saas-service-desk-collectors",
+        ),
+        Rule(
             "RES-W001",
             "Waiver expired",
             Severity.WARNING,

@@ -13,6 +13,7 @@ and `HttpError` keeps only the status and the vendor's message, which the collec
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import time
 import urllib.error
@@ -58,6 +59,7 @@ class HttpClient:
     retries: int = 2
     max_wait: float = 10.0  # seconds: the longest Retry-After honoured before giving up
     sleep: Callable[[float], None] = field(default=time.sleep, repr=False)
+    clock: Callable[[], float] = field(default=time.time, repr=False)
     _opener: urllib.request.OpenerDirector = field(default_factory=_no_redirects, repr=False)
 
     def get(self, url: str, headers: Mapping[str, str]) -> Any:
@@ -109,18 +111,36 @@ class HttpClient:
         except urllib.error.HTTPError as exc:
             with exc:
                 raw = exc.read(MAX_BODY + 1) if exc.fp is not None else b""
-            raise HttpError(exc.code, error_text(raw), _retry_after(exc.headers)) from None
+            raise HttpError(exc.code, error_text(raw),
+                            _retry_after(exc.headers, self.clock())) from None
         if len(raw) > MAX_BODY:
             raise AnswerTooLargeError(f"answer larger than {MAX_BODY} bytes")
         return bytes(raw)
 
 
-def _retry_after(headers: Any) -> float | None:
-    value = headers.get("Retry-After") if headers is not None else None
+def _retry_after(headers: Any, now: float) -> float | None:
+    """Seconds to wait, from the vendor's rate-limit headers: `Retry-After` (seconds;
+    Freshdesk, Atlassian), else `X-RateLimit-Reset` as a UNIX time (Intercom) or an ISO 8601
+    time (Atlassian). None when neither is sent or readable (an HTTP date: no hint)."""
+    if headers is None:
+        return None
+    value = headers.get("Retry-After")
+    if value is not None:
+        try:
+            return max(0.0, float(value))
+        except ValueError:
+            return None
+    reset = headers.get("X-RateLimit-Reset")
+    if reset is None:
+        return None
     try:
-        return float(value) if value is not None else None
+        at = float(reset)
     except ValueError:
-        return None  # an HTTP date: treated as "no hint"
+        try:
+            at = dt.datetime.fromisoformat(reset.replace("Z", "+00:00")).timestamp()
+        except ValueError:
+            return None
+    return max(0.0, at - now) if at > 1e9 else None
 
 
 def error_text(raw: bytes) -> str:

@@ -2,10 +2,12 @@
 
 `policies/saas/<vendor>.yaml` maps the code a vendor reports (a data centre, a hosting
 location, a realm, an instance) to the countries it stands for, each with its source, like
-the cloud region tables; `policies/saas/subprocessors/<vendor>.yaml` are dated copies of a
-vendor's published sub-processor list. The pack loader does not read these files: they are
-loaded here from `PolicyPack.root`, strictly validated, every country checked against the
-pack (ISO codes or the pack's groups such as `EU`). A bad file is an `InputError` (exit 2)
+the cloud region tables; `policies/saas/subprocessors/<vendor>-YYYY-MM-DD.yaml` are dated
+copies of a vendor's published sub-processor list (source, retrieval date, `verified`), and
+`subprocessors/policy.yaml` says how old a copy may be before it is reported stale. The
+pack loader does not read these files: they are loaded here from `PolicyPack.root`,
+strictly validated, every country checked against the pack (ISO codes or the pack's groups
+such as `EU`). A bad file is an `InputError` (exit 2)
 naming the file and the key.
 """
 
@@ -85,7 +87,23 @@ class SubprocessorList(_Strict):
     retrieved: BoundedDate
     source: Url
     subprocessors: list[Subprocessor]
+    verified: bool = True
+    """`false`: the entries were not read on the vendor's own page (reported on each system)."""
+    applies_to: list[str] = []
+    """The vendor location codes (as the tenant reports them) the list covers; empty: every
+    tenant. Vendors publish one list per hosting region (Intercom: US, EU, AU)."""
     note: str = ""
+
+
+class ShippedPolicy(_Strict):
+    """`policies/saas/subprocessors/policy.yaml`: how old a shipped list may be."""
+
+    max_age_days: int = Field(ge=1, le=3650)
+    note: str = ""
+
+
+SHIPPED_NAME = re.compile(r"^(?P<vendor>[a-z][a-z0-9-]{1,40})-(?P<day>\d{4}-\d{2}-\d{2})$")
+DEFAULT_MAX_AGE_DAYS = 180
 
 
 EvidenceKind = Literal["contract_clause", "admin_screenshot", "data_locality_addon"]
@@ -190,9 +208,38 @@ def check_countries(pack: PolicyPack, names: list[str], path: str, key: str,
 
 
 def shipped_subprocessors(pack: PolicyPack, vendor: str) -> Path | None:
-    """The dated copy of `vendor`'s sub-processor list shipped with the pack, if any."""
-    path = pack.root / SAAS_DIR / SUBPROCESSOR_DIR / f"{vendor}.yaml"
-    return path if path.is_file() else None
+    """The newest dated copy of `vendor`'s published sub-processor list shipped with the pack
+    (`policies/saas/subprocessors/<vendor>-YYYY-MM-DD.yaml`, the date it was retrieved), if
+    any."""
+    folder = pack.root / SAAS_DIR / SUBPROCESSOR_DIR
+    found = [(m["day"], p) for p in (folder.glob(f"{vendor}-*.yaml") if folder.is_dir() else [])
+             if (m := SHIPPED_NAME.match(p.stem)) and m["vendor"] == vendor]
+    return max(found)[1] if found else None
+
+
+def shipped_max_age(pack: PolicyPack) -> int:
+    """Days a shipped list may age before it is reported stale (the pack's default)."""
+    path = pack.root / SAAS_DIR / SUBPROCESSOR_DIR / "policy.yaml"
+    if not path.is_file():
+        return DEFAULT_MAX_AGE_DAYS
+    found: ShippedPolicy = validate(ShippedPolicy, read_document(path, PolicyError), path,
+                                    PolicyError)
+    return found.max_age_days
+
+
+def read_shipped(pack: PolicyPack, path: Path) -> SubprocessorList:
+    """A shipped list: its file name's date is its `retrieved` date, and it says explicitly
+    whether it was read on the vendor's own page (`verified`)."""
+    doc = read_document(path, PolicyError)
+    found: SubprocessorList = validate(SubprocessorList, doc, path, PolicyError)
+    match = SHIPPED_NAME.match(path.stem)
+    if match is None or match["day"] != found.retrieved.isoformat():
+        raise PolicyError(str(path), "retrieved", f"{found.retrieved.isoformat()} does not match "
+                          f"the file name (expected {found.vendor}-<retrieved>.yaml)")
+    if "verified" not in found.model_fields_set:
+        raise PolicyError(str(path), "verified", "a shipped list says whether it was read on "
+                          "the vendor's own page (true) or not (false)")
+    return _subprocessors(pack, doc, str(path), path, PolicyError)
 
 
 def read_subprocessors(pack: PolicyPack, path: Path) -> SubprocessorList:
@@ -206,13 +253,14 @@ def parse_subprocessors(pack: PolicyPack, data: bytes, where: str) -> Subprocess
     return _subprocessors(pack, doc, where, Path(where))
 
 
-def _subprocessors(pack: PolicyPack, doc: Any, where: str, path: Path) -> SubprocessorList:
-    found: SubprocessorList = validate(SubprocessorList, doc, path)
+def _subprocessors(pack: PolicyPack, doc: Any, where: str, path: Path,
+                   error: type[InputError] = InputError) -> SubprocessorList:
+    found: SubprocessorList = validate(SubprocessorList, doc, path, error)
     for i, sub in enumerate(found.subprocessors):
-        check_countries(pack, sub.countries, where, f"subprocessors[{i}].countries", InputError)
+        check_countries(pack, sub.countries, where, f"subprocessors[{i}].countries", error)
         if sub.entity_country is not None:
             check_countries(pack, [sub.entity_country], where,
-                            f"subprocessors[{i}].entity_country", InputError)
+                            f"subprocessors[{i}].entity_country", error)
     return found
 
 

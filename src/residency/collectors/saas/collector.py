@@ -15,7 +15,11 @@ fails the scan closed (a gap would drop the tenant and its sub-processors from t
 
 Each sub-processor is a system `saas:<vendor>:subprocessor:<slug>` (stable across runs, so
 `residency diff` shows one that appears), party the same id, located at the list's
-countries, fed by a `subprocessor` flow from every tenant of that vendor.
+countries, fed by a `subprocessor` flow from every tenant of that vendor the list covers
+(`applies_to`: a list published for one hosting region). Without a list from the map, the
+pack's newest dated copy is used; one older than `subprocessors/policy.yaml` allows is
+tagged `residency:evidence-stale` (the engine's RES-S002 warning), and a list not read on the vendor's own page
+`saas:subprocessor-list-verified=false`.
 """
 
 from __future__ import annotations
@@ -33,15 +37,27 @@ from residency.collectors.saas._http import HttpClient, HttpError
 from residency.collectors.saas._tables import (
     Attestation,
     Resolved,
+    Subprocessor,
     SubprocessorList,
     Tables,
     parse_subprocessors,
+    read_shipped,
     read_subprocessors,
+    shipped_max_age,
     shipped_subprocessors,
 )
 from residency.collectors.saas._vendor import Observation, Vendor
 from residency.errors import InputError
-from residency.model import CoverageGap, Flow, Inventory, Location, Origin, Role, System
+from residency.model import (
+    EVIDENCE_STALE_TAG,
+    CoverageGap,
+    Flow,
+    Inventory,
+    Location,
+    Origin,
+    Role,
+    System,
+)
 from residency.policy.pack import PolicyPack
 from residency.redact import MASK
 
@@ -55,6 +71,8 @@ TAG_EVIDENCE = "saas:evidence"
 TAG_ATTESTED_BY = "saas:attested-by"
 TAG_VALID_UNTIL = "saas:valid-until"
 TAG_LIST = "saas:subprocessor-list"
+TAG_LIST_VERIFIED = "saas:subprocessor-list-verified"
+TAG_LIST_STALE = EVIDENCE_STALE_TAG  # the engine reports it (RES-S002)
 OBSERVED, ATTESTED = "observed", "attested"
 
 
@@ -70,6 +88,7 @@ class SubprocessorSource:
 
     vendor: str
     ref: str  # a path or an http(s) URL
+    shipped: bool = False  # the pack's dated copy (checked for age)
 
     @property
     def is_url(self) -> bool:
@@ -245,7 +264,7 @@ class SaasCollector(Collector):
             shipped = shipped_subprocessors(self._pack, vendor)
             if shipped is None:
                 return [], [], []
-            source = SubprocessorSource(vendor, str(shipped))
+            source = SubprocessorSource(vendor, str(shipped), shipped=True)
         try:
             found = self._read_list(source)
         except InputError:
@@ -256,6 +275,10 @@ class SaasCollector(Collector):
         if found.vendor != vendor:
             raise InputError(source.ref, "vendor", f"is {found.vendor!r}, but the list was "
                              f"given for {vendor!r}")
+        covered = [t for t in tenants if _covers(found, t)]
+        if not covered:
+            return [], [], []
+        tags = self._list_tags(found, source)
         systems: list[System] = []
         flows: list[Flow] = []
         seen: set[str] = set()
@@ -264,29 +287,59 @@ class SaasCollector(Collector):
             if sid in seen:
                 continue
             seen.add(sid)
-            tags = {TAG_SOURCE: "published-list", TAG_VENDOR: vendor,
-                    TAG_LIST: f"{found.source} (retrieved {found.retrieved.isoformat()})"}
-            if sub.purpose:
-                tags["saas:purpose"] = sub.purpose
-            if sub.entity_country:
-                tags["saas:entity-country"] = sub.entity_country
-            systems.append(System(
-                id=sid, party=sid, role=Role.PROCESSOR,
-                location=Location(countries=self._pack.expand(sub.countries)),
-                origin=Origin.COLLECTED, classified=True,
-                name=f"{sub.name} (sub-processor of {vendor}"
-                     f"{': ' + sub.purpose if sub.purpose else ''})",
-                resource_id=sid, account=sub.entity or sub.name,
-                tags=tuple(sorted(tags.items())),
-            ))
-            flows.extend(replication_flow(t, sid, kind="subprocessor") for t in tenants)
+            systems.append(self._subprocessor(vendor, sid, sub, tags))
+            flows.extend(replication_flow(t, sid, kind="subprocessor") for t in covered)
         return systems, flows, []
 
+    def _list_tags(self, found: SubprocessorList, source: SubprocessorSource) -> dict[str, str]:
+        """What every system of the list carries: where the list came from, whether it was
+        read on the vendor's page, and (a shipped copy) whether it is older than the pack
+        allows: the vendor may have added sub-processors since."""
+        tags = {TAG_SOURCE: "published-list", TAG_VENDOR: found.vendor,
+                TAG_LIST: f"{found.source} (retrieved {found.retrieved.isoformat()})"}
+        if not found.verified:
+            tags[TAG_LIST_VERIFIED] = "false"
+        if source.shipped:
+            age = (self._today() - found.retrieved).days
+            limit = shipped_max_age(self._pack)
+            if age > limit:
+                tags[TAG_LIST_STALE] = (f"the shipped list was retrieved "
+                                        f"{found.retrieved.isoformat()}, {age} days ago (more "
+                                        f"than {limit}): compare it with {found.source}")
+        return tags
+
+    def _subprocessor(self, vendor: str, sid: str, sub: Subprocessor,
+                      list_tags: dict[str, str]) -> System:
+        tags = dict(list_tags)
+        if sub.purpose:
+            tags["saas:purpose"] = sub.purpose
+        if sub.entity_country:
+            tags["saas:entity-country"] = sub.entity_country
+        return System(
+            id=sid, party=sid, role=Role.PROCESSOR,
+            location=Location(countries=self._pack.expand(sub.countries)),
+            origin=Origin.COLLECTED, classified=True,
+            name=f"{sub.name} (sub-processor of {vendor}"
+                 f"{': ' + sub.purpose if sub.purpose else ''})",
+            resource_id=sid, account=sub.entity or sub.name,
+            tags=tuple(sorted(tags.items())),
+        )
+
     def _read_list(self, source: SubprocessorSource) -> SubprocessorList:
+        if source.shipped:
+            return read_shipped(self._pack, Path(source.ref))
         if source.is_url:
             return parse_subprocessors(self._pack, self._http.get_bytes(source.ref),
                                        source.ref)
         return read_subprocessors(self._pack, Path(source.ref))
+
+
+def _covers(found: SubprocessorList, tenant: System) -> bool:
+    """A list naming the location codes it applies to covers only tenants reported there."""
+    if not found.applies_to:
+        return True
+    code = dict(tenant.tags).get(TAG_CODE, "").casefold()
+    return code in {c.casefold() for c in found.applies_to}
 
 
 def _scrubber(secret: str) -> Callable[[str], str]:
@@ -313,5 +366,7 @@ def _describe(exc: BaseException) -> str | None:
     why = {401: "credentials refused", 403: "permission denied", 404: "tenant not found",
            429: "rate limited"}.get(exc.status, "vendor error" if exc.status >= 500 else
                                     "refused")
-    after = f", Retry-After {exc.retry_after:g} s" if exc.retry_after is not None else ""
+    if "REQUEST_LIMIT_EXCEEDED" in exc.message:  # Salesforce's API limit is a 403
+        why = "rate limited"
+    after = f", Retry-After {round(exc.retry_after, 1):g} s" if exc.retry_after is not None else ""
     return f"{why} (HTTP {exc.status}{after})" + (f": {exc.message}" if exc.message else "")
