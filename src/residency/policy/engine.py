@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, replace
 from residency.graph import FlowGraph
 from residency.model import (
     ANY_COUNTRY,
+    EVIDENCE_STALE_TAG,
     OUTSIDE_INVENTORY,
     Basis,
     CoverageGap,
@@ -141,6 +142,7 @@ class Engine:
         findings.extend(key_findings(self.pack, self.opt.as_of, graph, base,
                                      datamap.special_categories, self.opt.assume_invalid))
         self._pack_age(findings)
+        findings.extend(self._stale_evidence(graph))
         for gap in gaps:
             findings.append(
                 self._finding(
@@ -730,6 +732,17 @@ class Engine:
                     "RES-I004", s.id, "system", f"{s.id} ({where}) holds "
                     f"{', '.join(sorted(s.data_categories))} but no flow reaches it and no "
                     "residency rule covers those categories"))
+
+    def _stale_evidence(self, graph: FlowGraph) -> list[Finding]:
+        """RES-S002: one warning per piece of stale evidence, however many systems it made."""
+        relying: dict[str, list[str]] = {}
+        for s in graph:
+            reason = dict(s.tags).get(EVIDENCE_STALE_TAG) if s.tags else None
+            if reason:
+                relying.setdefault(reason, []).append(s.id)
+        return [self._finding("RES-S002", min(ids), "system",
+                              f"{reason} ({len(ids)} system(s) rely on it)")
+                for reason, ids in sorted(relying.items())]
 
     def _pack_age(self, findings: list[Finding]) -> None:
         checked = self.pack.info.last_checked
