@@ -423,7 +423,9 @@ def _xlsx_ours(path: Path) -> bool:
             sheet = z.read("xl/worksheets/sheet1.xml")[:65536].decode("utf-8", errors="replace")
     except (OSError, KeyError, zipfile.BadZipFile):
         return False
-    names = set(re.findall(r'<sheet [^>]*name="([^"]+)"', workbook))
+    # a sheet continued past Excel's row limit is "<name> (2)", ... (reports/_xlsx.py)
+    names = {re.sub(r" \(\d+\)\Z", "", n)
+             for n in re.findall(r'<sheet [^>]*name="([^"]+)"', workbook)}
     if names not in _XLSX_SHEETS:
         return False
     cells = re.findall(r"<t[^>]*>([^<]*)</t>", sheet)

@@ -4,7 +4,7 @@ Each record comes from the map's optional `processing:` activities (or, without 
 record per organisation party and role, derived from its declared systems) plus what the map
 and the scan show: the systems used and where they are, recipients reached by flows, every
 Chapter V transfer with its basis, the encryption keys found. An Art. 30 item the map does
-not give is a gap in the record, never invented. Rows are streamed (openpyxl write-only) so
+not give is a gap in the record, never invented. Rows are streamed (`reports/_xlsx.py`) so
 a 100,000-flow register costs little more than `check`.
 """
 
@@ -482,33 +482,18 @@ def write_ropa(ropa: Ropa, fmt: str, fh: IO[Any]) -> None:
 
 
 def _xlsx(ropa: Ropa, fh: IO[bytes]) -> None:
-    import openpyxl
-    from openpyxl.cell import WriteOnlyCell
-    from openpyxl.styles import Font
+    from residency.reports._xlsx import Sheet, write_xlsx
 
-    book = openpyxl.Workbook(write_only=True)
-    bold = Font(bold=True)
-    sheets: tuple[tuple[str, tuple[str, ...], Iterable[tuple[str, ...]]], ...] = (
-        ("Record", CSV_COLUMNS, _record_only(ropa)),
-        ("Transfers", TRANSFER_COLUMNS, transfer_rows(ropa)),
-        ("Gaps", GAP_COLUMNS, ((r.activity.id, r.kind, g.article, g.item, g.detail)
-                               for r in ropa.records for g in r.gaps)),
-    )
-    for name, cols, rows in sheets:
-        sheet = book.create_sheet(name)
-        sheet.freeze_panes = "A2"
-        for i, col in enumerate(cols):
-            sheet.column_dimensions[chr(65 + i)].width = 40 if col in ("value", "detail") \
-                else 18
-        header = []
-        for col in cols:
-            cell = WriteOnlyCell(sheet, value=col)
-            cell.font = bold
-            header.append(cell)
-        sheet.append(header)
-        for row in rows:
-            sheet.append(row)
-    book.save(fh)
+    def widths(cols: tuple[str, ...]) -> tuple[int, ...]:
+        return tuple(40 if col in ("value", "detail") else 18 for col in cols)
+
+    write_xlsx(fh, (
+        Sheet("Record", CSV_COLUMNS, _record_only(ropa), widths(CSV_COLUMNS)),
+        Sheet("Transfers", TRANSFER_COLUMNS, transfer_rows(ropa), widths(TRANSFER_COLUMNS)),
+        Sheet("Gaps", GAP_COLUMNS, ((r.activity.id, r.kind, g.article, g.item, g.detail)
+                                    for r in ropa.records for g in r.gaps),
+              widths(GAP_COLUMNS)),
+    ))
 
 
 def _record_only(ropa: Ropa) -> Iterator[tuple[str, ...]]:
