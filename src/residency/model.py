@@ -42,6 +42,43 @@ class Origin(StrEnum):
     PLANNED = "planned"
 
 
+class BasisKind(StrEnum):
+    """What a transfer to one country relies on (GDPR Arts 45, 46/47, 49), or why none is
+    needed: same-entity processing, or a flow the regime does not treat as a restricted
+    transfer (UK: a processor returning data to its controller)."""
+
+    ADEQUACY = "adequacy"
+    SAFEGUARD = "safeguard"
+    DEROGATION = "derogation"
+    SAME_ENTITY = "same_entity"
+    NOT_RESTRICTED = "not_restricted"
+    NONE = "none"
+
+
+class SafeguardType(StrEnum):
+    """The `type` of a safeguard in a map: the instrument types a pack can describe (one
+    definition: the pack schema and the map loader read this list)."""
+
+    SCC = "scc"
+    IDTA = "idta"
+    UK_ADDENDUM = "uk_addendum"
+    BCR = "bcr"
+    CODE_OF_CONDUCT = "code_of_conduct"
+    CERTIFICATION = "certification"
+    DEROGATION = "derogation"
+    ART28_CLAUSES = "art28_clauses"
+
+
+class SubjectKind(StrEnum):
+    """What a finding is about (`Finding.subject_kind` holds one of these values)."""
+
+    FLOW = "flow"
+    SYSTEM = "system"
+    LOCATION = "location"
+    SCOPE = "scope"
+    PACK = "pack"
+
+
 OUTSIDE_INVENTORY = "is outside the scanned inventory and the map"
 """Reason the engine gives the placeholder it creates for a flow end no source described
 (history drops these when merging shards, where another shard holds the real system)."""
@@ -116,7 +153,7 @@ class Safeguard:
     by the engine (RES-T005), not rejected at load, so the gap is reported.
     """
 
-    type: str
+    type: str  # a SafeguardType value (the loader passes the member)
     instrument: str | None = None
     module: int | None = None
     signed: dt.date | None = None
@@ -340,7 +377,7 @@ class Inventory:
 class Basis:
     """What a transfer to one country relies on."""
 
-    kind: str  # adequacy | safeguard | derogation | none
+    kind: str  # a BasisKind value
     reference: str | None = None
     source: str | None = None
     detail: str | None = None
@@ -362,10 +399,13 @@ class Transfer:
     onward: bool
     recurring: bool
     same_entity: bool = False
+    special_categories: tuple[str, ...] = ()
+    """The flow's Art. 9 / Art. 10 categories (a subset of `data_categories`): they change
+    no Chapter V basis but belong in the register, the TIA and the DPIA prompts."""
 
     @property
     def lawful(self) -> bool:
-        return self.same_entity or all(b.kind != "none" for _, b in self.bases)
+        return self.same_entity or all(b.kind != BasisKind.NONE for _, b in self.bases)
 
 
 @dataclass(frozen=True, slots=True)
@@ -376,7 +416,7 @@ class Finding:
     severity: Severity
     message: str
     subject: str
-    subject_kind: str  # flow | system | location | scope
+    subject_kind: str  # a SubjectKind value
     regime: str | None = None
     countries: tuple[str, ...] = ()
     instrument: str | None = None

@@ -207,7 +207,7 @@ def test_build_azure(fake: FakeArm, pack: PolicyPack) -> None:
 
 
 def test_the_shipped_role_grants_exactly_the_calls_made() -> None:
-    from residency.collectors.azure import API_VERSIONS, CHILD_LISTS
+    from residency.collectors.azure import API_VERSIONS, CHILD_LISTS, CHILD_READS
 
     role = json.loads((ROOT / "policies" / "iam" / "azure-readonly-role.json").read_text())
     # subscriptions.list and resources.list, then one GET by id per type the catalogue
@@ -216,6 +216,11 @@ def test_the_shipped_role_grants_exactly_the_calls_made() -> None:
               "Microsoft.Resources/subscriptions/resources/read"}
     wanted |= {f"{t}/read" for t in API_VERSIONS}
     wanted |= {f"{t}/{child}/read" for t, kids in CHILD_LISTS.items() for child, _ in kids}
+    # the SQL TDE protector (CHILD_READS: `encryptionProtector/current`), and the Resource
+    # Graph query (`POST /providers/Microsoft.ResourceGraph/resources`)
+    wanted |= {f"{t}/{path.split('/')[0]}/read" for t, reads in CHILD_READS.items()
+               for path, _, _ in reads}
+    wanted.add("Microsoft.ResourceGraph/resources/read")
     assert {a.lower() for a in role["Actions"]} == {a.lower() for a in wanted}
     assert all(a.endswith("/read") for a in role["Actions"])  # read-only, nothing else
     assert role["DataActions"] == [] and role["NotActions"] == []

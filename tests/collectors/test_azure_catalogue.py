@@ -31,14 +31,19 @@ from residency.demo.fake_arm import (
     authorization_failed,
     container_registry,
     cosmos_account,
+    encryption_protector,
     failover_group,
     flexible_server,
     generic,
+    key_vault,
+    managed_hsm,
     namespace_like,
     recovery_vault,
     sql_database,
     sql_server,
     storage_account,
+    with_cosmos_cmk,
+    with_storage_cmk,
 )
 from residency.demo.fake_gcs import HttpFault
 from residency.model import Classification, ClassificationValue, Inventory, System
@@ -53,17 +58,24 @@ PII = {"data-classification": "customer-pii"}
 SUB = "00000000-0000-4000-8000-0000000000c1"
 SUB_DENIED = "00000000-0000-4000-8000-0000000000c2"
 
-SA_REPORTED = storage_account(SUB, "rg", "eureported", "westeurope", "Standard_RAGRS", PII,
-                              secondary_location="northeurope")
+KV_CH = key_vault(SUB, "rg", "kv-ch", "switzerlandnorth")
+HSM_DE = managed_hsm(SUB, "rg", "hsm-de", "germanywestcentral")
+SA_REPORTED = with_storage_cmk(
+    storage_account(SUB, "rg", "eureported", "westeurope", "Standard_RAGRS", PII,
+                    secondary_location="northeurope"), "https://kv-ch.vault.azure.net/", "sa-key")
 SA_PAIRED = storage_account(SUB, "rg", "brpaired", "brazilsouth", "Standard_GRS", PII)
 SA_LOCAL = storage_account(SUB, "rg", "eulocal", "westeurope", "Standard_LRS", PII)
-COSMOS = cosmos_account(SUB, "rg", "crm", "West Europe",
-                        ["West Europe", "East US", "Australia East"], PII)
+COSMOS = with_cosmos_cmk(cosmos_account(SUB, "rg", "crm", "West Europe",
+                                        ["West Europe", "East US", "Australia East"], PII),
+                         "https://hsm-de.managedhsm.azure.net/keys/cosmos/0123abcd")
 SQL_EU = sql_server(SUB, "rg", "sql-eu", "westeurope", PII)
 SQL_US = sql_server(SUB, "rg", "sql-us", "eastus2", PII)
 DB_GEO = sql_database(SQL_EU, "tickets", "Geo", PII)
 DB_LOCAL = sql_database(SQL_EU, "scratch", "Local", PII)
 FOG = failover_group(SQL_EU, "tickets-fog", [SQL_US], [DB_GEO])
+# the TDE protector: SQL-EU's in a vault outside the scan, SQL-US's service-managed
+TDE_EU = encryption_protector(SQL_EU, "https://kv-elsewhere.vault.azure.net/keys/tde/42")
+TDE_US = encryption_protector(SQL_US, None)
 PG_EU = flexible_server(SUB, "rg", "PostgreSQL", "pg-eu", "germanywestcentral",
                         geo_backup=True, tags=PII)
 PG_US = flexible_server(SUB, "rg", "PostgreSQL", "pg-us", "eastus", source=PG_EU)
@@ -79,14 +91,15 @@ SB = namespace_like(SUB, "rg", "Microsoft.ServiceBus/namespaces", "sb-ca", "cana
 EH = namespace_like(SUB, "rg", "Microsoft.EventHub/namespaces", "eh-in", "centralindia", PII)
 REDIS = namespace_like(SUB, "rg", "Microsoft.Cache/redis", "redis-sg", "southeastasia", PII)
 EVERY = [SA_REPORTED, SA_PAIRED, SA_LOCAL, COSMOS, SQL_EU, SQL_US, DB_GEO, DB_LOCAL, PG_EU,
-         PG_US, MY_BR, VAULT_GRS, VAULT_LRS, ACR, ACR_HOME, ACR_JP, LAW, SB, EH, REDIS]
+         PG_US, MY_BR, VAULT_GRS, VAULT_LRS, ACR, ACR_HOME, ACR_JP, LAW, SB, EH, REDIS, KV_CH,
+         HSM_DE]
 
 
 def estate() -> FakeArm:
     return FakeArm(
         subscriptions=[SUB, SUB_DENIED],
         resources={SUB: EVERY},
-        proxies={SUB: [FOG]},
+        proxies={SUB: [FOG, TDE_EU, TDE_US]},
         errors={SUB_DENIED: authorization_failed(SUB_DENIED)},
     )
 
@@ -104,8 +117,9 @@ def collector(fake: FakeArm, pack: PolicyPack, paired: Any = None, **kw: Any) ->
         credential, paired or (lambda region: pack.paired_region("azure", region)),
         kw.pop("subscriptions", ()), base_url=fake.url,
         client_kwargs={"authentication_policy": loopback_bearer_policy(credential),
-                       "retry_total": 0},
+                       "retry_total": kw.pop("retry_total", 0), "retry_backoff_factor": 0.01},
         catalogue=kw.pop("catalogue", pack.catalogue),
+        resource_graph=kw.pop("graph", False),
     )
 
 
@@ -131,9 +145,14 @@ def copies(inv: Inventory, source: dict[str, Any]) -> dict[str, str]:
             if f.kind == "replication" and f.source == source["id"]}
 
 
-@pytest.fixture(scope="module")
-def scanned(fake: FakeArm, pack: PolicyPack) -> Inventory:
-    return collect(fake, pack)
+@pytest.fixture(scope="module", params=["arm-listing", "resource-graph"])
+def scanned(request: pytest.FixtureRequest, fake: FakeArm, pack: PolicyPack) -> Inventory:
+    """The same estate read both ways: ARM's list per subscription, and one Resource Graph
+    query across subscriptions (with ARM reads for child resources and TDE protectors)."""
+    before = len(fake.graph_queries)
+    inv = collect(fake, pack, graph=request.param == "resource-graph")
+    assert (len(fake.graph_queries) > before) == (request.param == "resource-graph")
+    return inv
 
 
 def test_every_catalogued_store_is_found_at_its_countries(
@@ -223,7 +242,7 @@ def test_an_unreadable_subscription_and_property_read_are_gaps(pack: PolicyPack)
         inv = collect(server, pack)
     finally:
         server.stop()
-    gaps = {g.scope: g.reason for g in inv.gaps}
+    gaps = {g.scope: g.reason for g in inv.gaps if not g.scope.startswith("key vault")}
     assert set(gaps) == {f"subscription {SUB_DENIED}", f"resource {MY_BR['id']} properties"}
     assert gaps[f"subscription {SUB_DENIED}"].startswith("HTTP 403 AuthorizationFailed")
     assert gaps[f"resource {MY_BR['id']} properties"].startswith("HTTP 403")
@@ -294,3 +313,107 @@ def test_the_shipped_role_grants_every_read() -> None:
         assert any(a.lower() == f"{arm_type}/read" for a in actions), arm_type
     assert all(a.endswith("/read") for a in actions)
     assert role["DataActions"] == [] and role["NotActions"] == []
+
+
+# ---------------------------------------------------------------------- Resource Graph
+def test_resource_graph_reads_every_subscription_in_one_paged_query(
+    fake: FakeArm, pack: PolicyPack
+) -> None:
+    fake.requests.clear()
+    fake.graph_queries.clear()
+    inv = collect(fake, pack, graph=True)
+    queries = [q for q in fake.graph_queries if q["query"].startswith("Resources")]
+    # one query across both subscriptions, paged with $skipToken (3 rows a page here)
+    assert all(q["subscriptions"] == [SUB, SUB_DENIED] for q in queries)
+    assert len(queries) == -(-len(EVERY) // 3)
+    assert [bool(q["options"].get("$skipToken")) for q in queries] == \
+        [False] + [True] * (len(queries) - 1)
+    assert all(q["options"]["resultFormat"] == "objectArray" for q in queries)
+    paths = [p for m, p, _ in fake.requests if m == "GET"]
+    # ARG's rows carry `properties`: no GET by id; child lists and TDE protectors remain
+    assert not any(p.startswith(f"{r['id']}?") for r in EVERY for p in paths)
+    assert f"{SQL_EU['id']}/failoverGroups?api-version=2021-11-01" in paths
+    assert not any("/subscriptions/" + SUB + "/resources?" in p for p in paths)
+    # a subscription ARG leaves out (the caller may not read it) is a gap, not an omission
+    gaps = {g.scope: g.reason for g in inv.gaps}
+    assert "Resource Graph answered no record" in gaps[f"subscription {SUB_DENIED}"]
+
+
+@pytest.mark.parametrize("throttle", [2, -1])
+def test_a_throttled_graph_query_is_retried_then_a_gap(pack: PolicyPack, throttle: int) -> None:
+    """429 RateLimiting with Retry-After: the SDK's retry policy waits and asks again; a query
+    throttled past the retries is a gap of every subscription it asked for."""
+    server = estate()
+    server.graph_throttle = throttle
+    server.start()
+    try:
+        inv = collect(server, pack, graph=True, retry_total=3)
+    finally:
+        server.stop()
+    gaps = {g.scope: g.reason for g in inv.gaps if not g.scope.startswith("key vault")}
+    if throttle > 0:
+        assert set(gaps) == {f"subscription {SUB_DENIED}"}
+        assert COSMOS["id"] in by_id(inv)
+    else:
+        assert set(gaps) == {f"subscription {SUB}", f"subscription {SUB_DENIED}"}
+        assert gaps[f"subscription {SUB}"].startswith("Resource Graph query failed: HTTP 429")
+        assert not [s for s in inv.systems if s.account == SUB]
+
+
+def test_a_truncated_graph_answer_is_a_gap(pack: PolicyPack) -> None:
+    server = estate()
+    server.graph_truncate = True
+    server.start()
+    try:
+        inv = collect(server, pack, graph=True)
+    finally:
+        server.stop()
+    gaps = {g.scope: g.reason for g in inv.gaps}
+    assert "resultTruncated" in gaps[f"subscription {SUB}"]
+
+
+def test_no_readable_subscription_in_the_graph_is_a_gap_each(pack: PolicyPack) -> None:
+    server = FakeArm(subscriptions=[SUB_DENIED],
+                     errors={SUB_DENIED: authorization_failed(SUB_DENIED)}).start()
+    try:
+        inv = collect(server, pack, graph=True, subscriptions=(SUB_DENIED,))
+    finally:
+        server.stop()
+    assert [g.scope for g in inv.gaps] == [f"subscription {SUB_DENIED}"]
+
+
+def test_a_cloud_without_resource_graph_falls_back_to_listing(pack: PolicyPack) -> None:
+    server = estate()
+    server.graph = False
+    server.start()
+    try:
+        c = collector(server, pack, graph=True)
+        inv = c.collect(CollectContext(CLASSIFICATION, workers=4))
+    finally:
+        server.stop()
+    assert not c.graph_used
+    assert countries(pack, by_id(inv)[COSMOS["id"]]) == {"NL"}
+    assert any(p.startswith(f"/subscriptions/{SUB}/resources?") for _, p, _ in server.requests)
+
+
+# ---------------------------------------------------------------------- keys
+def test_every_key_is_located_at_its_vault(scanned: Inventory, pack: PolicyPack) -> None:
+    systems = by_id(scanned)
+    [sa] = systems[SA_REPORTED["id"]].keys
+    assert (sa.key, sa.region, sa.origin, sa.key_manager) == (
+        "https://kv-ch.vault.azure.net/", "switzerlandnorth", "AZURE_KEY_VAULT", "CUSTOMER")
+    assert sa.account == SUB
+    [cosmos] = systems[COSMOS["id"]].keys
+    assert (cosmos.region, cosmos.origin, cosmos.protection_level) == (
+        "germanywestcentral", "MANAGED_HSM", "HSM")
+    # the SQL TDE protector in a vault outside the scan: unknown, and a gap
+    [tde] = systems[SQL_EU["id"]].keys
+    assert tde.region is None and "kv-elsewhere.vault.azure.net" in (tde.unknown_reason or "")
+    assert "key vault kv-elsewhere.vault.azure.net" in {g.scope for g in scanned.gaps}
+    # what names no key where its settings were read: Microsoft-managed keys
+    for res in (SQL_US, SA_PAIRED, PG_EU):
+        [managed] = systems[res["id"]].keys
+        assert (managed.key, managed.key_manager) == ("", "MICROSOFT"), res["id"]
+    # a key vault holds keys: not a data store
+    assert KV_CH["id"] not in systems and HSM_DE["id"] not in systems
+    assert {countries(pack, systems[r["id"]]).pop() for r in (SA_REPORTED,)} == {"NL"}

@@ -177,9 +177,12 @@ def test_build_gcp_honours_the_emulator_host(
 def test_the_shipped_role_grants_exactly_the_calls_made() -> None:
     root = Path(__file__).resolve().parents[2]
     role = yaml.safe_load((root / "policies" / "iam" / "gcp-readonly-role.yaml").read_text())
-    # buckets.list (Cloud Storage) and searchAllResources (Cloud Asset Inventory) only
-    assert sorted(role["includedPermissions"]) == ["cloudasset.assets.searchAllResources",
-                                                   "storage.buckets.list"]
+    # buckets.list (Cloud Storage), searchAllResources (Cloud Asset Inventory) and the
+    # in-depth reads (gcp_services.PERMISSIONS; each call is checked in test_gcp_services)
+    from residency.collectors.gcp_services import PERMISSIONS
+
+    assert sorted(role["includedPermissions"]) == sorted(
+        {"cloudasset.assets.searchAllResources", "storage.buckets.list", *PERMISSIONS.values()})
 
 
 def test_cli_scan_gcp_end_to_end(fake: FakeGcs, monkeypatch: pytest.MonkeyPatch) -> None:

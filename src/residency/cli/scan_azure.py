@@ -18,6 +18,11 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 def azure_options(func: F) -> F:
     func = click.option(
+        "--azure-graph/--azure-no-graph", "azure_graph", default=True,
+        help="Read every resource through one Azure Resource Graph query across the "
+        "subscriptions (default), or list per subscription.",
+    )(func)
+    func = click.option(
         "--azure-endpoint", metavar="URL", default=None,
         help="ARM endpoint (sovereign cloud, or a local test peer: plain http is allowed "
         "only on loopback, with a fixed test token).",
@@ -39,6 +44,7 @@ def build_azure(
     azure: bool = False,
     azure_subscription: tuple[str, ...] = (),
     azure_endpoint: str | None = None,
+    azure_graph: bool = True,
     **_: Any,
 ) -> Collector | None:
     """None unless --azure or --azure-subscription was given."""
@@ -60,7 +66,7 @@ def build_azure(
             raise click.BadParameter("plain http is only allowed to a loopback host",
                                      param_hint="--azure-endpoint")
         return loopback_collector(paired, azure_endpoint, azure_subscription,
-                                  catalogue=pack.catalogue)
+                                  catalogue=pack.catalogue, resource_graph=azure_graph)
     try:
         from azure.identity import DefaultAzureCredential
     except ImportError:
@@ -70,4 +76,4 @@ def build_azure(
     if azure_endpoint:  # a sovereign cloud: tokens are for that cloud's ARM audience
         kwargs["credential_scopes"] = [f"{azure_endpoint.rstrip('/')}/.default"]
     return AzureCollector(DefaultAzureCredential(), paired, azure_subscription, azure_endpoint,
-                          kwargs, catalogue=pack.catalogue)
+                          kwargs, catalogue=pack.catalogue, resource_graph=azure_graph)

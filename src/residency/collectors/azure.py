@@ -20,6 +20,17 @@ A copy of a store that is not itself a system is a placeholder `<id>#secondary` 
 `<id>#copy/<region>` with a replication flow, so a Brazil South account copied to South
 Central US is judged as BR → US. A `store: false` resource's copies carry its ARM parent's
 data (a failover group copies its server's databases).
+
+With `resource_graph=True` the resources come from Azure Resource Graph instead
+(`azure_graph`: one paged query across the subscriptions, rows with their `properties`);
+the ARM reads for replication details (child lists, a GET by id where a row lacks what a path
+needs) stay. Listing per subscription is the fallback where ARG is not offered.
+
+Keys: the entry's `keys` paths name the Key Vault or Managed HSM key of a store (a storage
+account's `keyvaulturi`, Cosmos DB's `keyVaultKeyUri`, a SQL server's TDE protector read from
+`encryptionProtector/current`); the vault is found by its DNS name among the scanned
+resources and gives the key's region (`System.keys`). A vault outside the scan is a gap; a
+store whose key paths were read and name no key uses Microsoft-managed keys.
 """
 
 from __future__ import annotations
@@ -34,14 +45,14 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from residency.collectors import _faults
+from residency.collectors import _faults, azure_graph
 from residency.collectors.interface import (
     CollectContext,
     Collector,
     replication_flow,
     resource_system,
 )
-from residency.model import CoverageGap, Flow, Inventory, Location, System
+from residency.model import CoverageGap, Flow, Inventory, KeyRef, Location, System
 from residency.policy.catalogue import Catalogue, Entry, Step, lookup, normalise, parse_path
 
 ARM_SCOPE = "https://management.azure.com/.default"
@@ -71,6 +82,18 @@ API_VERSIONS: dict[str, str] = {
 CHILD_LISTS: dict[str, tuple[tuple[str, str], ...]] = {
     "microsoft.sql/servers": (("failoverGroups", "2021-11-01"),),
 }
+
+#: Child resources read by GET under each parent of the given type, kept in the parent's body
+#: under the given key (catalogue paths `body.<key>...`): (path, api-version, key). SQL TDE
+#: protector: REST reference "Encryption Protectors - Get".
+CHILD_READS: dict[str, tuple[tuple[str, str, str], ...]] = {
+    "microsoft.sql/servers": (("encryptionProtector/current", "2021-11-01",
+                               "encryptionProtector"),),
+}
+
+#: ARM types that hold keys, and the DNS label of their URIs (`NAME.vault.azure.net`).
+KEY_HOLDERS = {"microsoft.keyvault/vaults": "AZURE_KEY_VAULT",
+               "microsoft.keyvault/managedhsms": "MANAGED_HSM"}
 
 #: Synthetic tag on a copy: where its region came from (ARM's answer or the pack's pairing).
 TAG_COPY_LOCATION = "residency:copy-location"
@@ -115,6 +138,7 @@ class AzureCollector(Collector):
         client_kwargs: dict[str, Any] | None = None,
         *,
         catalogue: Catalogue | None = None,
+        resource_graph: bool = False,
     ) -> None:
         """`client_kwargs` go to every SDK client (retry_total, authentication_policy, ...).
         `catalogue` is the pack's resource catalogue (`PolicyPack.catalogue`); without one,
@@ -131,17 +155,25 @@ class AzureCollector(Collector):
         self._entries = {k.lower(): e for k, e in catalogue.entries.items()
                          if k.startswith(f"{AZAPI}:")}
         self._generic = catalogue.entry(AZAPI)
+        self._graph = resource_graph
+        self.graph_used = False  # whether the last collect read through Resource Graph
 
     # ------------------------------------------------------------------ entry
     def collect(self, ctx: CollectContext) -> Inventory:
         gaps: list[CoverageGap] = []
         subscriptions = list(self._subscriptions) or self._list_subscriptions(gaps)
         subscriptions = [s for s in subscriptions if ctx.wants(s)]
+        rows: dict[str, list[dict[str, Any]]] | None = None
+        if self._graph and subscriptions:
+            rows = self._graph_rows(subscriptions, gaps)
+            if rows is not None:
+                subscriptions = [s for s in subscriptions if s in rows]
         parts: list[_Part] = []
         if subscriptions:
             workers = max(1, min(ctx.workers, len(subscriptions)))
             with ThreadPoolExecutor(max_workers=workers) as pool:
-                parts = list(pool.map(lambda s: self._subscription(s, ctx), subscriptions))
+                parts = list(pool.map(lambda s: self._subscription(
+                    s, ctx, None if rows is None else rows[s]), subscriptions))
         systems = [s for p in parts for s in p.systems]
         flows = [f for p in parts for f in p.flows]
         gaps.extend(g for p in parts for g in p.gaps)
@@ -154,8 +186,23 @@ class AzureCollector(Collector):
                     extra.setdefault(copy.id, copy)
                 flows.append(flow)
         systems.extend(extra.values())
+        systems = self._with_keys(systems, [x for p in parts for x in p.seen], gaps)
         unique = list({f.id: f for f in flows}.values())
         return Inventory(tuple(systems), tuple(unique), tuple(gaps))
+
+    def _graph_rows(self, subscriptions: list[str], gaps: list[CoverageGap]
+                    ) -> dict[str, list[dict[str, Any]]] | None:
+        """Resource Graph's rows per readable subscription, or None where ARG is not
+        offered (the caller then lists per subscription)."""
+        self.graph_used = False
+        try:
+            got = azure_graph.read(self._credential, subscriptions, self._base_url,
+                                   self._kwargs, _reason)
+        except azure_graph.GraphUnavailableError:
+            return None
+        self.graph_used = True
+        gaps.extend(got.gaps)
+        return got.rows
 
     def _list_subscriptions(self, gaps: list[CoverageGap]) -> list[str]:
         try:
@@ -173,10 +220,12 @@ class AzureCollector(Collector):
         return [s for s in subs if s]
 
     # ------------------------------------------------------------------ one subscription
-    def _subscription(self, subscription: str, ctx: CollectContext) -> _Part:
+    def _subscription(self, subscription: str, ctx: CollectContext,
+                      rows: list[dict[str, Any]] | None = None) -> _Part:
         """One subscription's resources: the unit of work. Any exception (an ARM error, a
         reset, a timeout, an answer that is not JSON or fails deserialization) is the
-        subscription's gap; the pages already read are kept (and read further by id)."""
+        subscription's gap; the pages already read are kept (and read further by id).
+        `rows`: the subscription's resources as Resource Graph answered them (not listed)."""
         part = _Part()
         try:
             from azure.mgmt.resource.resources import ResourceManagementClient
@@ -188,7 +237,8 @@ class AzureCollector(Collector):
                 listed: list[dict[str, Any]] = []
                 error: str | None = None
                 try:
-                    for index, res in enumerate(client.resources.list()):
+                    for index, res in enumerate(
+                            client.resources.list() if rows is None else rows):
                         try:  # one unreadable entry is its own gap; the rest is kept
                             listed.append(_listed(res))
                         except Exception as exc:
@@ -200,6 +250,7 @@ class AzureCollector(Collector):
                     error = _faults.reason(exc, _reason) + _faults.kept_note(
                         len(listed), "resource")
                 listed.extend(self._children(client, listed, subscription, part.gaps))
+                self._child_reads(client, listed, subscription, part.gaps)
                 self._read_all(client, listed, subscription, ctx, part)
             if error is not None:
                 part.gaps.append(CoverageGap("azure", f"subscription {subscription}", error))
@@ -228,6 +279,27 @@ class AzureCollector(Collector):
                                             f"{parent['id']} {collection}",
                                             _faults.reason(exc, _reason)))
         return out
+
+    @staticmethod
+    def _child_reads(client: Any, listed: list[dict[str, Any]], subscription: str,
+                     gaps: list[CoverageGap]) -> None:
+        """`CHILD_READS`: one GET per parent, the answer kept in the parent's body."""
+        from azure.core.exceptions import HttpResponseError
+        from azure.core.rest import HttpRequest
+        from azure.mgmt.core.exceptions import ARMErrorFormat
+
+        for parent in listed:
+            for path, api, key in CHILD_READS.get(str(parent.get("type", "")).lower(), ()):
+                try:
+                    response = client.send_request(HttpRequest(
+                        "GET", f"{parent['id']}/{path}?api-version={api}"))
+                    if response.status_code != 200:
+                        raise HttpResponseError(response=response, error_format=ARMErrorFormat)
+                    parent[key] = _checked(response.json())
+                except Exception as exc:  # its key is then unknown; the resource is kept
+                    gaps.append(CoverageGap("azure", f"subscription {subscription} resource "
+                                            f"{parent['id']} {path}",
+                                            _faults.reason(exc, _reason)))
 
     def _read_all(self, client: Any, listed: list[dict[str, Any]], subscription: str,
                   ctx: CollectContext, part: _Part) -> None:
@@ -400,6 +472,67 @@ class AzureCollector(Collector):
         yield made, dataclasses.replace(replication_flow(source, seen.id), purpose=why)
 
 
+    # ------------------------------------------------------------------ keys
+    def _with_keys(self, systems: list[System], seen: list[_Seen],
+                   gaps: list[CoverageGap]) -> list[System]:
+        """Each store's keys (`System.keys`), located at the vault or HSM holding them."""
+        holders = {(kind, str(s.values.get("name") or "").lower()): s for s in seen
+                   if (kind := KEY_HOLDERS.get(s.arm_type.lower())) is not None}
+        keys: dict[str, tuple[KeyRef, ...]] = {}
+        missing: set[str] = set()
+        for item in seen:
+            if item.system is None or item.entry is None or not item.entry.keys:
+                continue
+            refs = tuple(_key_ref(uri, holders, missing) for uri in _key_uris(item))
+            if refs:
+                keys[item.system.id] = refs
+        for host in sorted(missing):
+            gaps.append(CoverageGap("azure", f"key vault {host}", (
+                "a store's key is held there, and it is not among the scanned resources: "
+                "where the key is held is unknown")))
+        return [dataclasses.replace(s, keys=keys[s.id]) if s.id in keys else s
+                for s in systems]
+
+
+def _key_uris(item: _Seen) -> list[str | None]:
+    """The key URIs the entry's `keys` paths name; [None] when they were read and name none
+    (Microsoft-managed keys); [] when what they go through was not read."""
+    assert item.entry is not None
+    found: list[str | None] = []
+    answered = False
+    for path in item.entry.keys:
+        parts = parse_path(path)
+        if len(parts) > 1 and parts[0] == "body" and item.values["body"].get(
+                str(parts[1])) is None:
+            continue
+        answered = True
+        found.extend(v for v in lookup(item.values, parts) if isinstance(v, str) and v)
+    if found:
+        return list(dict.fromkeys(found))
+    return [None] if answered and item.full else []
+
+
+def _key_ref(uri: str | None, holders: dict[tuple[str, str], _Seen],
+             missing: set[str]) -> KeyRef:
+    if uri is None:
+        return KeyRef(key="", algorithm="Microsoft-managed keys", key_manager="MICROSOFT")
+    host = (urlsplit(uri if "://" in uri else f"https://{uri}").hostname or "").lower()
+    name, _, domain = host.partition(".")
+    kind = "MANAGED_HSM" if domain.startswith("managedhsm.") else "AZURE_KEY_VAULT"
+    holder = holders.get((kind, name))
+    level = "HSM" if kind == "MANAGED_HSM" else None
+    if holder is None:
+        missing.add(host)
+        return KeyRef(key=uri, arn=uri, origin=kind, key_manager="CUSTOMER",
+                      protection_level=level, unknown_reason=(
+                          f"{host} is not among the scanned resources"))
+    location = holder.values.get("location")
+    return KeyRef(key=uri, arn=uri, region=_norm(str(location)) if location else None,
+                  account=holder.subscription, origin=kind, key_manager="CUSTOMER",
+                  protection_level=level,
+                  unknown_reason=None if location else f"{holder.id} reported no location")
+
+
 def _copy(owner: System, ident: str, label: str, where: Location, why: str,
           origin: str = "reported by ARM") -> Iterator[tuple[System | None, Flow]]:
     """A copy of `owner`'s data at `where`: same data, same provider."""
@@ -535,7 +668,7 @@ class EmulatorCredential:
 
 def loopback_collector(
     paired_region: PairedRegion, endpoint: str, subscriptions: Iterable[str] = (),
-    *, catalogue: Catalogue | None = None,
+    *, catalogue: Catalogue | None = None, resource_graph: bool = False,
 ) -> AzureCollector:
     """A collector for a local ARM peer over plain http (refused unless `endpoint` is loopback)."""
     if not is_loopback(endpoint):
@@ -543,7 +676,7 @@ def loopback_collector(
     credential = EmulatorCredential()
     return AzureCollector(credential, paired_region, subscriptions, endpoint,
                           {"authentication_policy": loopback_bearer_policy(credential)},
-                          catalogue=catalogue)
+                          catalogue=catalogue, resource_graph=resource_graph)
 
 
 def is_loopback(url: str) -> bool:

@@ -18,17 +18,34 @@ an unclassified one of such a type is left out (CAI lists configuration objects 
 APIs, IAM roles). A bucket read by both APIs keeps the Cloud Storage answer, which has the
 custom dual-region's data locations. CAI answers no copies: read replicas and alternative
 zones are not followed from here.
+
+With a REST reader (`gcp_services.GcpRest`), each project's Cloud SQL, Spanner and Bigtable
+instances are read in depth and their copies become replication flows (`gcp_services`);
+with Resource Manager clients, the projects under organisations and folders are found first
+and feed every per-project read (and CAI, when no scope is given). Keys: the Cloud KMS key a
+bucket (`encryption.defaultKmsKeyName`), Cloud SQL instance, Bigtable cluster or CAI asset
+(`kmsKeys`) names is recorded in `System.keys` at the location in its name, with its
+protection level from `cryptoKeys.get` when the REST reader is given.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import threading
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from typing import Any
 
-from residency.collectors import _faults
-from residency.collectors.interface import CollectContext, Collector, resource_system
-from residency.model import CoverageGap, Flow, Inventory, System
+from residency.collectors import _faults, gcp_services
+from residency.collectors.gcp_services import GcpRest
+from residency.collectors.interface import (
+    CollectContext,
+    Collector,
+    replication_flow,
+    resource_system,
+)
+from residency.model import CoverageGap, Flow, Inventory, KeyRef, System
 from residency.policy.catalogue import Catalogue, Entry, normalise
 
 BUCKET_ID_PREFIX = "//storage.googleapis.com/projects/_/buckets/"
@@ -98,6 +115,9 @@ AssetClientFactory = Callable[[], Any]
 """() -> a new `google.cloud.asset_v1.AssetServiceClient`, closed by the collector when its
 scope is done."""
 
+SERVICES = ("sqladmin", "spanner", "bigtableadmin")
+"""The APIs read in depth per project with a REST reader (`gcp_services`)."""
+
 SDK_RETRY: Any = object()
 """`retry=` default: the SDK's own policy (retries 429/5xx and resets for up to 120 s)."""
 
@@ -159,7 +179,10 @@ class GcpCollector(Collector):
                  page_size: int | None = None, *, retry: Any = SDK_RETRY,
                  timeout: float | None = None, catalogue: Catalogue | None = None,
                  asset_client: AssetClientFactory | None = None,
-                 asset_scopes: Iterable[str] = ()) -> None:
+                 asset_scopes: Iterable[str] = (), rest: GcpRest | None = None,
+                 services: Iterable[str] = SERVICES,
+                 resource_manager: Callable[[], tuple[Any, Any]] | None = None,
+                 discover: Iterable[str] = ()) -> None:
         """`retry` (a google.api_core Retry, or None for none) and `timeout` (seconds per
         request) go to every `list_buckets` and `search_all_resources` call; by default the
         SDK's own apply. With `asset_client`, CAI searches `asset_scopes` (default: each
@@ -176,32 +199,150 @@ class GcpCollector(Collector):
         self._asset_client = asset_client
         self._scopes = tuple(dict.fromkeys(asset_scopes)) or tuple(
             f"projects/{p}" for p in self._projects)
+        self._explicit_scopes = bool(tuple(asset_scopes))
         self._catalogue = catalogue
+        self._rest = rest
+        self._services = tuple(services)
+        self._rm = resource_manager
+        self._parents = tuple(dict.fromkeys(discover))
+        self._lock = threading.Lock()
+        self._key_names: dict[str, tuple[str, ...]] = {}
 
     def collect(self, ctx: CollectContext) -> Inventory:
-        projects = [p for p in self._projects if ctx.wants(p)]
-        scopes = [s for s in self._scopes if ctx.wants(s.removeprefix("projects/"))] \
+        self._key_names = {}
+        found_gaps: list[CoverageGap] = []
+        all_projects = list(self._projects)
+        if self._parents and self._rm is not None:
+            try:
+                projects_client, folders_client = self._rm()
+                found, found_gaps = gcp_services.discover(
+                    projects_client, folders_client, list(self._parents), _gcp_error)
+            except Exception as exc:
+                found, found_gaps = [], [CoverageGap("gcp", "project discovery",
+                                                     _faults.reason(exc, _gcp_error))]
+            all_projects = list(dict.fromkeys([*all_projects, *found]))
+        projects = [p for p in all_projects if ctx.wants(p)]
+        scope_list = self._scopes if self._explicit_scopes else tuple(
+            f"projects/{p}" for p in all_projects)
+        scopes = [s for s in scope_list if ctx.wants(s.removeprefix("projects/"))] \
             if self._asset_client is not None else []
         if scopes and self._catalogue is None:
             self._catalogue = _shipped_catalogue()
         tasks: list[Callable[[], tuple[list[System], list[Flow], list[CoverageGap]]]] = [
             *(lambda p=p: self._project(p, ctx) for p in projects),
             *(lambda s=s: self._scope(s, ctx) for s in scopes),
+            *(lambda p=p: self._in_depth(p, ctx) for p in (projects if self._rest else [])),
         ]
         workers = max(1, min(ctx.workers, len(tasks) or 1))
         with ThreadPoolExecutor(max_workers=workers) as pool:
             parts = list(pool.map(lambda task: task(), tasks))
-        bucket_parts, asset_parts = parts[:len(projects)], parts[len(projects):]
-        systems = [s for part in bucket_parts for s in part[0]]
-        flows = [f for part in bucket_parts for f in part[1]]
-        gaps = [g for part in parts for g in part[2]]
-        seen = {s.id for s in systems}  # Cloud Storage's answer wins over CAI's for a bucket
+        n_scopes = len(projects) + len(scopes)
+        bucket_parts, asset_parts = parts[:len(projects)], parts[len(projects):n_scopes]
+        depth_parts = parts[n_scopes:]
+        systems = [s for part in (*bucket_parts, *depth_parts) for s in part[0]]
+        flows = [f for part in (*bucket_parts, *depth_parts) for f in part[1]]
+        gaps = [*found_gaps, *(g for part in parts for g in part[2])]
+        seen = {s.id for s in systems}  # in-depth answers win over CAI's for the same id
         for part in asset_parts:
             fresh = [s for s in part[0] if s.id not in seen]
             seen.update(s.id for s in fresh)
             systems.extend(fresh)
             flows.extend(f for f in part[1] if f.target in {s.id for s in fresh})
-        return Inventory(tuple(systems), tuple(flows), tuple(gaps))
+        systems = self._with_keys(systems, gaps, ctx)
+        unique = list({f.id: f for f in flows}.values())
+        return Inventory(tuple(systems), tuple(unique), tuple(gaps))
+
+    # ------------------------------------------------------------------ in depth
+    def _in_depth(self, project: str, ctx: CollectContext
+                  ) -> tuple[list[System], list[Flow], list[CoverageGap]]:
+        """Cloud SQL, Spanner and Bigtable of one project, and their copies as flows."""
+        assert self._rest is not None
+        read = gcp_services.Read()
+        readers = {"sqladmin": gcp_services.cloud_sql, "spanner": gcp_services.spanner,
+                   "bigtableadmin": gcp_services.bigtable}
+        rest = self._rest
+        for service in self._services:
+            fn: Callable[[GcpRest, str, gcp_services.Read], None] = readers[service]
+            gcp_services.guarded(read, f"project {project} {service}",
+                                 partial(fn, rest, project, read), _gcp_error)
+        systems: list[System] = []
+        flows: list[Flow] = []
+        for found in read.found:
+            regions = tuple(r for r in (normalise(x, found.how) for x in found.regions) if r)
+            system, fed = resource_system(
+                provider="gcp", resource_id=found.id, name=found.name, account=project,
+                regions=regions, tags={**found.labels, **dict(found.tags)}, ctx=ctx,
+                unknown_reason=found.unknown or (None if regions else
+                                                 "resource reported no location"))
+            if system is not None:
+                systems.append(system)
+                flows.extend(fed)
+                self._note_keys(system.id, found.keys, found.google_managed)
+        systems_by = {s.id: s for s in systems}
+        for copy in read.copies:
+            source = systems_by.get(copy.source)
+            target = systems_by.get(copy.target)
+            if source is None and target is not None and target.classified:
+                # a replica of a primary not read (another project): where it is, is unknown
+                source = dataclasses.replace(target, id=copy.source, tags=(), keys=(),
+                                             name=copy.source.rpartition("/")[2],
+                                             location=gcp_services.copy_location(
+                                                 gcp_services.Copy("", "", "", unknown=(
+                                                     f"{copy.source}: the primary of "
+                                                     f"{copy.target} was not read")),
+                                                 normalise))
+                systems.append(source)
+                systems_by[source.id] = source
+            if source is None:
+                continue
+            if target is None:
+                target = dataclasses.replace(
+                    source, id=copy.target, name=f"{source.name} ({copy.why})", keys=(),
+                    location=gcp_services.copy_location(copy, normalise))
+                systems.append(target)
+                systems_by[target.id] = target
+            flows.append(dataclasses.replace(replication_flow(source, target.id),
+                                             purpose=copy.why))
+        if ctx.progress is not None:
+            ctx.progress(f"project {project} databases", 1)
+        return systems, flows, read.gaps
+
+    # ------------------------------------------------------------------ keys
+    def _note_keys(self, system: str, names: Iterable[str], google_managed: bool) -> None:
+        got = tuple(dict.fromkeys(n for n in names if n))
+        if got or google_managed:
+            with self._lock:
+                self._key_names[system] = got or ("",)
+
+    def _with_keys(self, systems: list[System], gaps: list[CoverageGap],
+                   ctx: CollectContext) -> list[System]:
+        """Each store's keys, each distinct Cloud KMS key described once."""
+        names = sorted({n for ns in self._key_names.values() for n in ns if n})
+        described: dict[str, KeyRef] = {}
+
+        def describe(name: str) -> tuple[str, KeyRef]:
+            if self._rest is None:  # the location is in the name; the level is not read
+                project, location = gcp_services.key_location(name)
+                return name, KeyRef(key=name, arn=name, region=location, account=project,
+                                    key_manager="CUSTOMER")
+            try:
+                return name, gcp_services.kms_key(self._rest, name)
+            except Exception as exc:
+                why = _faults.reason(exc, _gcp_error)
+                with self._lock:
+                    gaps.append(CoverageGap("gcp", f"kms key {name}", why))
+                return name, gcp_services.unknown_key(name, why)
+
+        if names:
+            with ThreadPoolExecutor(max_workers=max(1, min(ctx.workers, len(names)))) as pool:
+                described = dict(pool.map(describe, names))
+        out: list[System] = []
+        for s in systems:
+            refs = self._key_names.get(s.id)
+            out.append(dataclasses.replace(s, keys=tuple(
+                described[n] if n else gcp_services.GOOGLE_MANAGED for n in refs))
+                if refs else s)
+        return out
 
     # ------------------------------------------------------------------ Cloud Asset Inventory
     def _scope(self, scope: str, ctx: CollectContext
@@ -286,6 +427,10 @@ class GcpCollector(Collector):
         if system is not None:
             systems.append(system)
             flows.extend(fed)
+            kms = [str(k) for k in (getattr(result, "kms_keys", None) or ())]
+            if getattr(result, "kms_key", None):
+                kms.append(str(result.kms_key))
+            self._note_keys(system.id, kms, False)
 
     def _project(
         self, project: str, ctx: CollectContext
@@ -334,8 +479,7 @@ class GcpCollector(Collector):
                     project, ctx, systems, flows,
                 )
 
-    @staticmethod
-    def _add(fields: dict[str, Any], project: str, ctx: CollectContext,
+    def _add(self, fields: dict[str, Any], project: str, ctx: CollectContext,
              systems: list[System], flows: list[Flow]) -> None:
         tags = {str(k): str(v) for k, v in fields["labels"].items()}
         unknown = fields.get("unknown")
@@ -365,6 +509,9 @@ class GcpCollector(Collector):
         if system is not None:
             systems.append(system)
             flows.extend(fed)
+            if unknown is None:
+                kms = fields.get("kms")
+                self._note_keys(system.id, (kms,) if kms else (), not kms)
 
 
 def _location_form(entry: Entry) -> str:
@@ -394,6 +541,7 @@ def _bucket_fields(bucket: Any) -> dict[str, Any]:
         "location_type": bucket.location_type,
         "data_locations": list(bucket.data_locations or ()),
         "labels": dict(bucket.labels or {}),
+        "kms": bucket.default_kms_key_name,
     }
 
 
@@ -402,6 +550,8 @@ def _gcp_error(exc: BaseException) -> str | None:
     from google.api_core.exceptions import GoogleAPICallError, RetryError
     from google.auth.exceptions import GoogleAuthError
 
+    if isinstance(exc, gcp_services.RestError):
+        return str(exc)
     if isinstance(exc, GoogleAuthError):
         return f"credentials rejected: {type(exc).__name__}"
     if isinstance(exc, GoogleAPICallError):

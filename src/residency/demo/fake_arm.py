@@ -11,16 +11,24 @@ Resources are held as a GET by id returns them; the generic list (`resources.lis
 out `properties`, as ARM's does. `proxies` are child resources the generic list never returns
 (SQL failover groups): GET by id, or listed under their parent. The builders below shape each
 type after the sample response of its ARM REST reference page (cited on each).
+
+The same server answers Azure Resource Graph's `POST /providers/Microsoft.ResourceGraph/
+resources` (`residency.demo.fake_arg`): one query across the subscriptions, paged with
+`$skipToken`, a subscription in `errors` left out as ARG leaves out what the caller may not
+read, `graph_throttle` 429 answers before the real one (-1: always), `graph_truncate` to
+answer `resultTruncated`, `graph=False` for a cloud without ARG (404).
 """
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 from urllib.parse import parse_qs, urlsplit
 
-from residency.demo._loopback import HttpFault, JsonHandler, LoopbackServer
+from residency.demo import fake_arg
+from residency.demo._loopback import HttpFault, JsonHandler, LoopbackServer, first_fault
 
 PAGE_SIZE = 2
 TENANT = "72f988bf-0000-4000-8000-000000000000"
@@ -220,6 +228,60 @@ def namespace_like(sub: str, rg: str, provider_type: str, name: str, location: s
             "properties": {"provisioningState": "Succeeded"}}
 
 
+def key_vault(sub: str, rg: str, name: str, location: str) -> dict[str, Any]:
+    """Vaults - Get: https://learn.microsoft.com/en-us/rest/api/keyvault/keyvault/vaults/get"""
+    return {"id": _rid(sub, rg, "Microsoft.KeyVault/vaults", name), "name": name,
+            "type": "Microsoft.KeyVault/vaults", "location": location, "tags": {},
+            "properties": {"sku": {"family": "A", "name": "premium"}, "tenantId": TENANT,
+                           "vaultUri": f"https://{name}.vault.azure.net/",
+                           "enablePurgeProtection": True, "enableSoftDelete": True}}
+
+
+def managed_hsm(sub: str, rg: str, name: str, location: str) -> dict[str, Any]:
+    """Managed HSMs - Get:
+    https://learn.microsoft.com/en-us/rest/api/keyvault/managedhsm/managed-hsms/get"""
+    return {"id": _rid(sub, rg, "Microsoft.KeyVault/managedHSMs", name), "name": name,
+            "type": "Microsoft.KeyVault/managedHSMs", "location": location, "tags": {},
+            "sku": {"family": "B", "name": "Standard_B1"},
+            "properties": {"tenantId": TENANT, "hsmUri": f"https://{name}.managedhsm.azure.net/",
+                           "provisioningState": "Succeeded"}}
+
+
+def with_storage_cmk(account: dict[str, Any], vault_uri: str, key: str) -> dict[str, Any]:
+    """A storage account encrypted with a customer-managed key (`encryption.keySource`
+    Microsoft.Keyvault, `keyvaultproperties`), Storage Accounts - Get Properties."""
+    props = dict(account["properties"])
+    props["encryption"] = {"keySource": "Microsoft.Keyvault",
+                           "keyvaultproperties": {"keyvaulturi": vault_uri, "keyname": key,
+                                                  "keyversion": ""},
+                           "services": {"blob": {"enabled": True, "keyType": "Account"}}}
+    return {**account, "properties": props}
+
+
+def with_cosmos_cmk(account: dict[str, Any], key_uri: str) -> dict[str, Any]:
+    """A Cosmos DB account with `keyVaultKeyUri` (Database Accounts - Get)."""
+    return {**account, "properties": {**account["properties"], "keyVaultKeyUri": key_uri}}
+
+
+def encryption_protector(server: dict[str, Any], key_uri: str | None) -> dict[str, Any]:
+    """Encryption Protectors - Get (`{server}/encryptionProtector/current`): a Key Vault key
+    (`serverKeyType` AzureKeyVault, `uri`) or the service-managed key:
+    https://learn.microsoft.com/en-us/rest/api/sql/encryption-protectors/get"""
+    props: dict[str, Any] = {"serverKeyName": "ServiceManaged", "serverKeyType": "ServiceManaged",
+                             "autoRotationEnabled": False}
+    if key_uri:
+        vault, _, rest = key_uri.removeprefix("https://").partition("/keys/")
+        name, _, version = rest.partition("/")
+        props = {"serverKeyName": f"{vault.split('.')[0]}_{name}_{version}",
+                 "serverKeyType": "AzureKeyVault", "uri": key_uri,
+                 "thumbprint": "00112233445566778899AABBCCDDEEFF00112233",
+                 "autoRotationEnabled": True}
+    return {"id": f"{server['id']}/encryptionProtector/current", "name": "current",
+            "type": "Microsoft.Sql/servers/encryptionProtector",
+            "kind": "azurekeyvault" if key_uri else "servicemanaged",
+            "location": server["location"], "properties": props}
+
+
 def generic(sub: str, rg: str, provider_type: str, name: str, location: str,
             tags: dict[str, str] | None = None) -> dict[str, Any]:
     res: dict[str, Any] = {
@@ -257,6 +319,10 @@ class FakeArm:
     # sub -> child (proxy) resources the generic list never returns (GET, or parent list)
     proxies: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     requests: list[tuple[str, str, bool]] = field(default_factory=list)  # method, path, auth?
+    graph: bool = True  # serve Azure Resource Graph (False: 404, as a cloud without it)
+    graph_throttle: int = 0  # answer this many ARG queries 429 first (-1: every one)
+    graph_truncate: bool = False  # answer resultTruncated "true" where there is more
+    graph_queries: list[dict[str, Any]] = field(default_factory=list)  # request bodies
     latency: float = 0.0  # seconds added to every answer (benchmarks: a network's round trip)
     faults: list[HttpFault] = field(default_factory=list)  # the first whose `match` is in the path
     url: str = ""
@@ -304,6 +370,59 @@ class FakeArm:
                     self._send(404, {"error": {"code": "ResourceNotFound",
                                                "message": f"{parts.path} was not found."}})
 
+            def do_POST(self) -> None:  # noqa: N802 - Azure Resource Graph only
+                auth = self.headers.get("Authorization", "")
+                fake.requests.append(("POST", self.path, auth.startswith("Bearer ")))
+                if fake.latency:
+                    time.sleep(fake.latency)
+                raw = self.rfile.read(int(self.headers.get("Content-Length", 0) or 0))
+                parts = urlsplit(self.path)
+                query = {k: v[0] for k, v in parse_qs(parts.query).items()}
+                if not auth.startswith("Bearer "):
+                    self._send(401, {"error": {"code": "AuthenticationFailed",
+                                               "message": "Authentication failed."}})
+                    return
+                if not fake.graph or parts.path.lower() != \
+                        "/providers/microsoft.resourcegraph/resources":
+                    self._send(404, {"error": {"code": "InvalidResourceType", "message":
+                                               f"The resource type could not be found for "
+                                               f"{parts.path}."}})
+                    return
+                if query.get("api-version") != fake_arg.API_VERSION:
+                    self._send(400, {"error": {"code": "InvalidApiVersionParameter",
+                                               "message": "The api-version "
+                                               f"'{query.get('api-version')}' is invalid."}})
+                    return
+                try:
+                    body = json.loads(raw or b"null")
+                except ValueError:
+                    body = None
+                fake.graph_queries.append(body if isinstance(body, dict) else {})
+                if fake.graph_throttle:
+                    fake.graph_throttle -= 1 if fake.graph_throttle > 0 else 0
+                    self._send_headers(*fake_arg.throttled(), {
+                        "Retry-After": "0", "x-ms-user-quota-remaining": "0",
+                        "x-ms-user-quota-resets-after": "00:00:00"})
+                    return
+                readable = [s for s in fake.subscriptions if s not in fake.errors]
+                status, doc = fake_arg.answer(body, fake.resources, readable, TENANT,
+                                              fake.graph_truncate)
+                self._send_headers(status, doc, {"x-ms-user-quota-remaining": "14",
+                                                 "x-ms-user-quota-resets-after": "00:00:05"})
+
+            def _send_headers(self, status: int, body: dict[str, Any],
+                              headers: dict[str, str]) -> None:
+                if first_fault(self.faults, self.path) is not None:
+                    self._send(status, body)
+                    return
+                data = json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", self.content_type)
+                self.send_header("Content-Length", str(len(data)))
+                for name, value in {**self.extra_headers, **headers}.items():
+                    self.send_header(name, value)
+                self.end_headers()
+                self.wfile.write(data)
 
         self.url = self._loop.serve(Handler, "residency-fake-arm")
         return self
