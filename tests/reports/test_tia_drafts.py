@@ -35,12 +35,12 @@ def _fresh_run() -> None:
 def test_edited_draft_is_kept_and_the_new_one_written_beside(tmp_path: Path) -> None:
     out = tmp_path / "tias"
     assert tia(out)[0] == 0
-    draft = out / "TIA-helpdesk-to-ai.md"
+    draft = out / "TIA-helpdesk-to-email.md"
     fresh = draft.read_text()
     edited = fresh.replace("✎ TO BE COMPLETED BY COUNSEL", "Reviewed by counsel: OK", 1)
     assert edited != fresh
     draft.write_text(edited)
-    untouched = out / "TIA-helpdesk-to-l2.md"
+    untouched = out / "TIA-helpdesk-to-analytics.md"
     untouched.write_text("stale")  # content residency never wrote...
     manifest = json.loads((out / DRAFTS_MANIFEST).read_text())
     manifest["files"][untouched.name] = "0" * 64  # ...and a record that does not match it
@@ -49,25 +49,25 @@ def test_edited_draft_is_kept_and_the_new_one_written_beside(tmp_path: Path) -> 
     code, err = tia(out)
     assert code == 0
     assert draft.read_text() == edited
-    assert (out / "TIA-helpdesk-to-ai.new.md").read_text() == fresh
+    assert (out / "TIA-helpdesk-to-email.new.md").read_text() == fresh
     assert f"warning: {draft}: changed since residency wrote it" in err
-    assert str(out / "TIA-helpdesk-to-ai.new.md") in err
+    assert str(out / "TIA-helpdesk-to-email.new.md") in err
     assert untouched.read_text() == "stale"  # kept too: it is not what residency wrote
 
     code, err = tia(out)  # again: the .new draft is residency's, refreshed in place
     assert code == 0 and draft.read_text() == edited
-    assert not (out / "TIA-helpdesk-to-ai.new-2.md").exists()
+    assert not (out / "TIA-helpdesk-to-email.new-2.md").exists()
     assert err.count("warning:") == 2
 
-    (out / "TIA-helpdesk-to-ai.new.md").write_text("counsel edited the new one too")
+    (out / "TIA-helpdesk-to-email.new.md").write_text("counsel edited the new one too")
     assert tia(out)[0] == 0
-    assert (out / "TIA-helpdesk-to-ai.new-2.md").read_text() == fresh
+    assert (out / "TIA-helpdesk-to-email.new-2.md").read_text() == fresh
 
 
 def test_unchanged_drafts_are_rewritten(tmp_path: Path) -> None:
     out = tmp_path / "tias"
     assert tia(out)[0] == 0
-    draft = out / "TIA-helpdesk-to-ai.md"
+    draft = out / "TIA-helpdesk-to-email.md"
     draft.write_text(draft.read_text())  # same content: still residency's
     code, err = tia(out, "--as-of", "2026-12-01")
     assert code == 0 and "warning" not in err
@@ -79,27 +79,27 @@ def test_foreign_files_need_force_and_are_left_alone(tmp_path: Path) -> None:
     out = tmp_path / "tias"
     out.mkdir()
     (out / "notes.txt").write_text("mine")
-    (out / "TIA-helpdesk-to-ai.md").write_text("counsel's own draft")
+    (out / "TIA-helpdesk-to-email.md").write_text("counsel's own draft")
     code, err = tia(out)
     assert code == 2 and "did not write" in err and "--force" in err
     code, err = tia(out, "--force")
     assert code == 0
     assert (out / "notes.txt").read_text() == "mine"
-    assert (out / "TIA-helpdesk-to-ai.md").read_text() == "counsel's own draft"
-    assert (out / "TIA-helpdesk-to-ai.new.md").is_file() and "warning" in err
+    assert (out / "TIA-helpdesk-to-email.md").read_text() == "counsel's own draft"
+    assert (out / "TIA-helpdesk-to-email.new.md").is_file() and "warning" in err
     assert tia(out)[0] == 2  # --force was for that run only
 
 
 def test_stale_temp_files_do_not_count_as_foreign(tmp_path: Path) -> None:
     out = tmp_path / "tias"
     assert tia(out)[0] == 0
-    (out / ".TIA-helpdesk-to-ai.md.residency-999999999.abcdefgh.tmp").write_text("killed")
+    (out / ".TIA-helpdesk-to-email.md.residency-999999999.abcdefgh.tmp").write_text("killed")
     assert tia(out)[0] == 0
     assert not list(out.glob("*.tmp"))
 
 
 def test_colliding_slugs_both_kept(tmp_path: Path, run: Run) -> None:
-    doc = build_tia(run.report, run.pack, run.graph, flows=["helpdesk-to-ai"])[0]
+    doc = build_tia(run.report, run.pack, run.graph, flows=["helpdesk-to-email"])[0]
     a = dataclasses.replace(doc, id="TIA-a/b", title="a/b")
     b = dataclasses.replace(doc, id="TIA-a-b", title="a-b")
     c = dataclasses.replace(doc, id="TIA-a:b", title="a:b")
@@ -112,7 +112,7 @@ def test_colliding_slugs_both_kept(tmp_path: Path, run: Run) -> None:
 
 
 def test_long_ids_stay_unique_and_short(run: Run) -> None:
-    doc = build_tia(run.report, run.pack, run.graph, flows=["helpdesk-to-ai"])[0]
+    doc = build_tia(run.report, run.pack, run.graph, flows=["helpdesk-to-email"])[0]
     long_a = dataclasses.replace(doc, id="TIA-" + "x" * 300 + "a")
     long_b = dataclasses.replace(doc, id="TIA-" + "x" * 300 + "b")
     assert long_a.filename != long_b.filename

@@ -58,9 +58,11 @@ def test_key_facts_reach_step_4(pack: PolicyPack) -> None:
         regions=["us-east-1"], tags={"data-classification": "tickets"},
         ctx=CollectContext(datamap.classification))
     assert bucket is not None
+    scc = datamap.flows[0].safeguards  # the bucket's feed relies on SCCs too: a TIA is due
     report = Engine(pack, EngineOptions(dt.date(2026, 11, 30))).run(
-        datamap, [Inventory((replace(bucket, keys=(key,)),), tuple(fed), ())])
+        datamap, [Inventory((replace(bucket, keys=(key,)),),
+                            tuple(replace(f, safeguards=scc) for f in fed), ())])
     docs = build_tia(report, pack, graph_of(report, collect_parties(report, pack, datamap)))
     text = "\n".join(render_markdown(d) for d in docs)
     assert "arn:aws:kms:us-east-1:1:key/k" in text and "machine-verified" in text
-    assert "held in eu-west-1, us-east-1" in text
+    assert "held in eu-west-1 (IE), us-east-1 (US)" in text  # regions with their countries

@@ -28,4 +28,4 @@ def graph(
     from residency.reports.diagram import build_diagram, render_diagram
 
     run = _evaluate(map_path, policies, as_of, assume_invalid)
-    write_output(render_diagram(build_diagram(run.report, run.parties), fmt), output)
+    write_output(render_diagram(build_diagram(run.report, run.parties, run.pack), fmt), output)

@@ -6,10 +6,10 @@ Reports are documents, not gates: they exit 0 whatever the findings (use `check`
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
@@ -23,6 +23,9 @@ from residency.cli.common import (
 )
 from residency.model import DataMap, Party, Report
 from residency.policy.pack import PolicyPack
+
+if TYPE_CHECKING:
+    from residency.reports.tia import TiaPlan
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -87,34 +90,86 @@ def tia(
     map_path: Path, policies: Path | None, as_of: dt.date, assume_invalid: tuple[str, ...],
     transfers: tuple[str, ...], all_: bool, per: str, fmt: str, output: Path | None,
 ) -> None:
-    """Transfer impact assessment drafts on the six steps of EDPB Recommendations 01/2020."""
-    from residency.reports._common import graph_of
-    from residency.reports.html import render_html
-    from residency.reports.tia import build_tia, render_markdown, write_drafts
+    """Transfer impact assessment drafts on the six steps of EDPB Recommendations 01/2020.
+
+    Drafts are made where a TIA is due (an Art. 46 tool relied on); with --output the
+    directory also gets index.md, listing every transfer with its draft or why none is needed.
+    """
+    from residency._io import paused_gc
 
     if all_ and transfers:
         raise click.UsageError("use either --transfer or --all")
+    with paused_gc():  # drafts are acyclic records, freed as each is written
+        _tia(map_path, policies, as_of, assume_invalid, transfers, per, fmt, output)
+
+
+def _tia(
+    map_path: Path, policies: Path | None, as_of: dt.date, assume_invalid: tuple[str, ...],
+    transfers: tuple[str, ...], per: str, fmt: str, output: Path | None,
+) -> None:
+    from residency.reports._common import graph_of
+    from residency.reports.tia import INDEX_NAME, plan_tia, render_index, write_drafts
+
     run = _evaluate(map_path, policies, as_of, assume_invalid)
-    docs = build_tia(run.report, run.pack, graph_of(run.report, run.parties),
-                     flows=transfers or None, per="importer" if per == "importer" else "transfer")
-    if fmt == "html":
-        files = {f"{d.filename[:-3]}.html": render_html(run.report, run.parties, [d])
-                 for d in docs}
-    else:
-        files = {d.filename: render_markdown(d) for d in docs}
+    plan = plan_tia(run.report, run.pack, graph_of(run.report, run.parties),
+                    flows=transfers or None, per="importer" if per == "importer" else "transfer")
+    files = _TiaFiles(run, plan, fmt)
     if output is None:
         write_output("\n---\n\n".join(files.values()), None)
         return
-    if len(files) != len(docs):  # file names are unique by construction; never lose one
-        from residency.reports import ReportError
-
-        raise ReportError("two TIA drafts map to the same file name; none written")
-    result = write_drafts(output, files)
+    index = render_index(plan, fmt)
+    result = write_drafts(output, _WithIndex(files, INDEX_NAME, index))
     for path in result.written:
         click.echo(str(path), err=True)
+    click.echo(f"{output / INDEX_NAME}: {len(files)} draft(s), {len(plan.needs)} transfer(s) "
+               "listed", err=True)
     for kept in result.kept:
         warn(f"{kept.draft}: changed since residency wrote it; kept, the new draft is "
              f"{kept.new}")
+
+
+class _TiaFiles(Mapping[str, str]):
+    """File name → draft, each built and rendered when it is written, so a map of 100,000
+    flows never holds every draft at once."""
+
+    def __init__(self, run: _Run, plan: TiaPlan, fmt: str) -> None:
+        self.run, self.plan, self.fmt = run, plan, fmt
+        self.groups = {plan.builder.doc_name(list(g), fmt): g for g in plan.groups}
+        if len(self.groups) != len(plan.groups):  # unique by construction; never lose one
+            from residency.reports import ReportError
+
+            raise ReportError("two TIA drafts map to the same file name; none written")
+
+    def __getitem__(self, name: str) -> str:
+        from residency.reports.tia import render_markdown
+
+        doc = self.plan.builder.document(list(self.groups[name]))
+        if self.fmt == "html":
+            from residency.reports.html import render_html
+
+            return render_html(self.run.report, self.run.parties, [doc])
+        return render_markdown(doc)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.groups)
+
+    def __len__(self) -> int:
+        return len(self.groups)
+
+
+class _WithIndex(Mapping[str, str]):
+    def __init__(self, files: Mapping[str, str], name: str, index: str) -> None:
+        self.files, self.name, self.index = files, name, index
+
+    def __getitem__(self, name: str) -> str:
+        return self.index if name == self.name else self.files[name]
+
+    def __iter__(self) -> Iterator[str]:
+        yield from self.files
+        yield self.name
+
+    def __len__(self) -> int:
+        return len(self.files) + 1
 
 
 @report.command(short_help="The Art. 30 transfer register (csv, xlsx, markdown).")
@@ -182,14 +237,15 @@ def html_(
     output: Path,
 ) -> None:
     """The whole report (summary, findings, transfers, diagram, TIA drafts) as one HTML file."""
-    from residency._io import write_atomic
     from residency.reports._common import graph_of
-    from residency.reports.html import render_html
-    from residency.reports.tia import build_tia
+    from residency.reports.html import write_html
+    from residency.reports.tia import plan_tia
 
     run = _evaluate(map_path, policies, as_of, assume_invalid)
-    docs = build_tia(run.report, run.pack, graph_of(run.report, run.parties))
-    write_atomic(output, render_html(run.report, run.parties, docs))
+    plan = plan_tia(run.report, run.pack, graph_of(run.report, run.parties))
+    # streamed: drafts are built as the page reaches them, the page is never held whole
+    write_html(output, run.report, run.parties, plan.documents(), pack=run.pack,
+               tia_total=len(plan.groups))
 
 
 # ---------------------------------------------------------------------- H4: DPO documents

@@ -13,7 +13,16 @@ from typing import TYPE_CHECKING, Any
 
 from residency._io import write_atomic
 from residency.graph import FlowGraph
-from residency.model import DataMap, Flow, Party, Report, ResolvedLocation, Severity, System
+from residency.model import (
+    Basis,
+    DataMap,
+    Flow,
+    Party,
+    Report,
+    ResolvedLocation,
+    Severity,
+    System,
+)
 from residency.reports import ReportError
 
 if TYPE_CHECKING:
@@ -153,7 +162,7 @@ class CountryPart:
     group: str | None = None  # the pack's group id (`EU`, `EEA`), None for one country
 
 
-def summarise_countries(
+def country_parts(
     codes: Iterable[str], pack: PolicyPack, *, min_group: int = 5
 ) -> tuple[CountryPart, ...]:
     """A country set as the pack's groups (`country_groups.yaml`) plus the rest, so an EU
@@ -176,8 +185,8 @@ def summarise_countries(
 
 
 def countries_text(codes: Iterable[str], pack: PolicyPack, *, min_group: int = 5) -> str:
-    """`EU (27), CH, US`: `summarise_countries` as one line."""
-    return ", ".join(p.label for p in summarise_countries(codes, pack, min_group=min_group))
+    """`EU (27), CH, US`: `country_parts` as one line."""
+    return ", ".join(p.label for p in country_parts(codes, pack, min_group=min_group))
 
 
 # ---------------------------------------------------------------------- templates
@@ -271,3 +280,54 @@ def join(items: Iterable[str], sep: str = ", ") -> str:
 
 def as_json(data: Any) -> str:
     return json.dumps(data, indent=2, sort_keys=False, ensure_ascii=False) + "\n"
+
+
+# ---------------------------------------------------------------------- labels readers scan
+_BASIS_WORDS = {"none": "no basis", "same_entity": "same entity"}
+
+
+def basis_label(basis: Basis) -> str:
+    """`adequacy eu-gb-2021-1772`, `scc 2021/914 module 3`, `derogation Art. 49(1)(e)`.
+
+    A safeguard's reference already begins with its type (`derogation Art. 49(1)(e)`), so the
+    kind is written only when the reference does not start with it: never the word twice.
+    """
+    if basis.kind in _BASIS_WORDS:
+        return _BASIS_WORDS[basis.kind]
+    ref = (basis.reference or "").strip()
+    if not ref:
+        return basis.kind
+    if ref.split(" ", 1)[0].lower() == basis.kind.lower():
+        return ref
+    return f"{basis.kind} {ref}"
+
+
+def country_groups(pack: PolicyPack) -> dict[str, frozenset[str]]:
+    """The pack's named country groups (EU, EEA, …), smallest first."""
+    groups = {name: pack.expand([name]) for name in pack.group_names}
+    return dict(sorted(groups.items(), key=lambda kv: (len(kv[1]), kv[0])))
+
+
+def summarise_countries(
+    codes: Iterable[str], groups: Mapping[str, frozenset[str]], limit: int = 3
+) -> str:
+    """`DE, US` for a few countries; `EU (27)` or `EEA (30) + US` for many, so a multi-region
+    bucket reads as one place, not 27 lines. `groups` comes from `country_groups`."""
+    cs = sorted(set(codes))
+    if len(cs) <= limit:
+        return ", ".join(cs)
+    best: tuple[str, int] | None = None
+    for name, members in groups.items():  # smallest group first: EU before EEA
+        inside = sum(1 for c in cs if c in members)
+        if inside > limit and (best is None or inside > best[1]):
+            best = (name, inside)
+    if best is None:
+        return f"{len(cs)} countries"
+    name, inside = best
+    rest = [c for c in cs if c not in groups[name]]
+    text = f"{name} ({inside})"
+    if not rest:
+        return text
+    if len(rest) <= limit:
+        return f"{text} + {', '.join(rest)}"
+    return f"{text} + {len(rest)} more"
