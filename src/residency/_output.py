@@ -39,8 +39,9 @@ from residency.errors import ResidencyError
 _INPUTS: ContextVar[frozenset[Path]] = ContextVar("residency_inputs", default=frozenset())
 _INPUT_IDS: ContextVar[frozenset[tuple[int, int]]] = ContextVar(
     "residency_input_ids", default=frozenset())
-_WRITTEN: ContextVar[frozenset[tuple[int, int]]] = ContextVar(
-    "residency_written", default=frozenset())
+# A mutable set (one per run, made by begin_run): a TIA run writes ~50,000 drafts, and
+# copying a frozenset per write made that quadratic.
+_WRITTEN: ContextVar[set[tuple[int, int]] | None] = ContextVar("residency_written", default=None)
 _FORCE: ContextVar[bool] = ContextVar("residency_force", default=False)
 _SWEPT: ContextVar[frozenset[Path]] = ContextVar("residency_swept", default=frozenset())
 
@@ -50,7 +51,7 @@ def begin_run(*, force: bool = False) -> None:
     """Start a run's bookkeeping afresh (the CLI calls this once per command)."""
     _INPUTS.set(frozenset())
     _INPUT_IDS.set(frozenset())
-    _WRITTEN.set(frozenset())
+    _WRITTEN.set(set())
     _SWEPT.set(frozenset())
     _FORCE.set(force)
 
@@ -212,7 +213,7 @@ def _refuse_clobber(
     if not updates_input and (target in run_inputs() or ident in _INPUT_IDS.get()):
         raise ResidencyError(f"{path}: is an input of this run; refusing to overwrite it "
                              "(choose another output)")
-    if ours or forcing() or ident in _WRITTEN.get() or looks_like_ours(target):
+    if ours or forcing() or ident in (_WRITTEN.get() or ()) or looks_like_ours(target):
         return
     raise ResidencyError(f"{path}: exists and does not look like a residency output; "
                          "refusing to replace it (use --force, or choose another output)")
@@ -223,7 +224,11 @@ def _remember_written(target: Path) -> None:
         st = target.stat()
     except OSError:
         return
-    _WRITTEN.set(_WRITTEN.get() | {(st.st_dev, st.st_ino)})
+    written = _WRITTEN.get()
+    if written is None:
+        written = set()
+        _WRITTEN.set(written)
+    written.add((st.st_dev, st.st_ino))
 
 
 def _file_mode(path: Path) -> int:

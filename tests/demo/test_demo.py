@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -91,8 +92,12 @@ def test_leaves_nothing_running_and_nothing_outside_its_folder(demo: DemoRun) ->
 def test_writes_the_report_drafts_and_history(demo: DemoRun) -> None:
     html = (demo.out / "report.html").read_text()
     assert "<svg" in html and "acme-sd-attachments-dr" in html
-    drafts = sorted((demo.out / "tia").glob("*.md"))
-    assert len(drafts) >= 10 and all(len(p.name) < 200 for p in drafts)
+    drafts = sorted((demo.out / "tia").glob("TIA-*.md"))
+    index = (demo.out / "tia" / "index.md").read_text()
+    # a draft where an Art. 46 tool needs a TIA, and the index says why the others need none
+    assert drafts and all(len(p.name) < 200 for p in drafts)
+    assert {p.name for p in drafts} == set(re.findall(r"\]\((TIA-[^)]+\.md)\)", index))
+    assert "no TIA needed" in index
     assert "TO BE COMPLETED BY COUNSEL" in drafts[0].read_text()
     assert demo.doc["as_of"] == AS_OF
     result = CliRunner().invoke(cli, ["history", "--db", str(demo.out / "history.db")])

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -22,7 +23,11 @@ def test_tia_directory_and_refusal(tmp_path: Path) -> None:
     out = tmp_path / "tias"
     code, _ = invoke("report", "tia", *BASE, "--output", str(out))
     assert code == 0
-    assert len(list(out.glob("TIA-*.md"))) == 10
+    drafts = {p.name for p in out.glob("TIA-*.md")}
+    linked = set(re.findall(r"\]\((TIA-[^)]+\.md)\)", (out / "index.md").read_text()))
+    # a draft exactly where the index says a TIA is due (Art. 46 tools), none for adequacy
+    assert drafts == linked and "TIA-helpdesk-to-email.md" in drafts
+    assert "TIA-portal-to-archive.md" not in drafts  # EU -> GB rests on adequacy
     code, _ = invoke("report", "tia", *BASE, "--output", str(out), "--per", "importer")
     assert code == 0  # re-running into residency's own directory is fine
     (out / "notes.txt").write_text("mine")
@@ -32,8 +37,10 @@ def test_tia_directory_and_refusal(tmp_path: Path) -> None:
 
 
 def test_tia_single_transfer_stdout() -> None:
-    code, output = invoke("report", "tia", *BASE, "--transfer", "helpdesk-to-ai")
+    code, output = invoke("report", "tia", *BASE, "--transfer", "helpdesk-to-email")
     assert code == 0 and output.count("# Transfer impact assessment") == 1
+    code, output = invoke("report", "tia", *BASE, "--transfer", "portal-to-archive")
+    assert code == 2 and "adequacy" in output  # no TIA is due where adequacy covers it
     code, output = invoke("report", "tia", *BASE, "--transfer", "nope")
     assert code == 2 and "unknown flow" in output
 

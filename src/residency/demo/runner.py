@@ -310,14 +310,23 @@ def _write_reports(
         graph_of,
     )
     from residency.reports.html import render_html
-    from residency.reports.tia import build_tia, render_markdown, write_drafts
+    from residency.reports.tia import (
+        INDEX_NAME,
+        plan_tia,
+        render_index,
+        render_markdown,
+        write_drafts,
+    )
 
     parties = collect_parties(report, pack, datamap)
     prov = Provenance.of(report, scan_run=f"residency demo, run {run_id} in history.db")
-    docs = build_tia(report, pack, graph_of(report, parties), prov)
+    plan = plan_tia(report, pack, graph_of(report, parties), prov)
+    docs = list(plan.documents())
     html = output / "report.html"
     write_atomic(html, render_html(report, parties, docs, prov))
     json_path = output / "report.json"
     write_atomic(json_path, get_formatter("json").render(report))
-    drafts = write_drafts(output / "tia", {d.filename: render_markdown(d) for d in docs})
+    files = {d.filename: render_markdown(d) for d in docs}
+    files[INDEX_NAME] = render_index(plan)  # every transfer: its draft, or why none is due
+    drafts = write_drafts(output / "tia", files)
     return html, json_path, tuple(drafts.written)
