@@ -168,3 +168,89 @@ def test_derogation_grounds_have_their_own_lettering(pack: PolicyPack) -> None:
     assert {g.article for g in eu.grounds if g.recurring == "warning"} == {
         "49(1)(b)", "49(1)(c)", "49(1)(e)"}
     assert all(g.public_authorities for g in ch.grounds)
+
+
+# ---------------------------------------------------------------- one verdict, each flow's values
+def _two_flows(first: dict[str, Any], second: dict[str, Any]) -> dict[str, Any]:
+    doc = _map([first])
+    doc["systems"].append({"id": "desk2", "party": "vendor", "role": "processor",
+                           "location": {"country": "PH"}})
+    doc["flows"].append({"id": "to-ph", "from": "portal", "to": "desk2", "safeguards": [second]})
+    return doc
+
+
+def test_a_shared_verdict_quotes_each_flows_own_dates(pack: PolicyPack) -> None:
+    """Two contracts signed on different days after the evaluation date share one verdict
+    (both fall in the same period), and each message still names its own date, country and
+    TIA reference."""
+    a = {**VALID, "signed": "2027-01-05", "tia": {"ref": "TIA-A", "date": "2024-01-01"}}
+    b = {**VALID, "signed": "2027-03-09", "tia": {"ref": "TIA-B", "date": "2024-02-02"}}
+    findings = _run(pack, _two_flows(a, b))
+    t005 = {f.subject: f for f in findings if f.rule == "RES-T005"}
+    assert "signed 2027-01-05, after the evaluation date" in t005["to-india"].message
+    assert "signed 2027-03-09, after the evaluation date" in t005["to-ph"].message
+    assert t005["to-india"].countries == ("IN",)
+    assert t005["to-ph"].countries == ("IN", "PH")  # the vendor is established in IN
+    assert "\x00" not in "".join(f.message for f in findings)
+
+
+def test_tia_message_names_the_tia_whose_date_it_quotes(pack: PolicyPack) -> None:
+    """An old TIA beside one dated after the evaluation date: the message quotes the old
+    one's date and its own reference (not the newer one's)."""
+    sg = {**VALID, "tia": {"ref": "OLD-TIA", "date": "2024-01-01"}}
+    later = {"type": "uk_addendum", "signed": "2025-01-01",
+             "tia": {"ref": "LATER-TIA", "date": "2025-09-01"}}
+    doc = _map([sg, later])
+    t007 = [f for f in _run(pack, doc, dt.date(2025, 6, 1)) if f.rule == "RES-T007"]
+    assert t007 and "TIA OLD-TIA dated 2024-01-01" in t007[0].message, [f.message for f in t007]
+
+
+def test_transfers_carry_their_special_categories(pack: PolicyPack) -> None:
+    """Art. 9 data change no Chapter V basis, but the register and the TIA need them per
+    transfer (Transfer.special_categories; Report.special_categories for the whole map)."""
+    doc = _map([VALID])
+    doc["systems"][0]["data_categories"] = ["ticket_content", "health_data"]
+    report = Engine(pack, EngineOptions(AS_OF)).run(parse_map(doc, pack, Path("map.yaml")))
+    (transfer,) = report.transfers
+    assert transfer.special_categories == ("health_data",)
+    assert transfer.data_categories == ("health_data", "ticket_content")
+
+
+def test_flow_graph_refuses_queries_before_propagation(pack: PolicyPack) -> None:
+    """Asking what a system holds before propagate() is a programming error, not an answer
+    from the declared categories alone."""
+    from residency.graph import FlowGraph, NotPropagatedError
+
+    datamap = parse_map(_map([VALID]), pack, Path("map.yaml"))
+    graph = FlowGraph(datamap.parties, datamap.systems, datamap.flows)
+    with pytest.raises(NotPropagatedError):
+        graph.categories_held("desk")
+    with pytest.raises(NotPropagatedError):
+        graph.carried_regimes("desk", frozenset({"ticket_content"}))
+    graph.propagate({s.id: frozenset({"eu_gdpr"}) for s in datamap.systems})
+    assert graph.categories_held("desk") == frozenset({"ticket_content"})
+
+
+def test_the_verdict_cache_keys_on_outcomes_not_raw_dates(pack: PolicyPack) -> None:
+    """Forty flows with forty different signing and TIA dates, all valid on the evaluation
+    date, to India: one verdict serves them all."""
+    doc = _map([VALID])
+    doc["flows"] = []
+    for i in range(40):
+        doc["systems"].append({"id": f"d{i}", "party": "vendor", "role": "processor",
+                               "location": {"country": "IN"}})
+        doc["flows"].append({"id": f"f{i}", "from": "portal", "to": f"d{i}", "safeguards": [
+            {**VALID, "signed": f"2025-0{1 + i % 9}-1{i % 10}",
+             "tia": {"ref": f"T{i}", "date": f"2026-0{1 + i % 9}-0{1 + i % 9}"}}]})
+    engine = Engine(pack, EngineOptions(AS_OF))
+    calls: list[object] = []
+    original = engine._verdict
+
+    def counting(case: Any) -> Any:
+        calls.append(case)
+        return original(case)
+
+    engine._verdict = counting  # type: ignore[method-assign]
+    report = engine.run(parse_map(doc, pack, Path("map.yaml")))
+    assert len(report.transfers) == 40 and all(t.lawful for t in report.transfers)
+    assert len(calls) == 1

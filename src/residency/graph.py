@@ -3,7 +3,10 @@
 networkx stays behind `FlowGraph`; callers get typed answers (systems, flows, regime
 sets), never node or edge attribute dicts. Queries (paths, ancestors) and propagation run on
 plain adjacency lists (propagation on integer bitsets), linear in systems + flows whatever
-the shape, cycles included; networkx only builds the copy `export` hands out.
+the shape, cycles included.
+
+What a system holds is only known after `propagate()`: asking before it is a
+programming error (`NotPropagatedError`), never an answer from the declared categories alone.
 """
 
 from __future__ import annotations
@@ -12,9 +15,16 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from functools import cached_property
 from itertools import pairwise
-from typing import Any
 
 from residency.model import Flow, Party, System
+
+
+class NotPropagatedError(RuntimeError):
+    """A query that needs propagated categories, made before `FlowGraph.propagate()`."""
+
+    def __init__(self, query: str) -> None:
+        super().__init__(f"FlowGraph.{query}() needs propagate() first")
+
 
 MAX_HOPS = 64  # a path longer than this is not listed (no TIA reader follows it)
 STEP_BUDGET = 400  # flows examined per requested path: bounds a path query on any shape
@@ -48,6 +58,7 @@ class FlowGraph:
         self._held_cache: dict[tuple[int, frozenset[str]], frozenset[str]] = {}
         self._paths_cache: dict[tuple[str, int, int], tuple[tuple[str, ...], ...]] = {}
         self._rank_cache: dict[str, dict[str, int]] = {}
+        self._propagated = False
 
     # -------------------------------------------------------------- structure
     def __len__(self) -> int:
@@ -64,6 +75,11 @@ class FlowGraph:
 
     def inbound(self, system_id: str) -> list[Flow]:
         return self._in[system_id]
+
+    def fed_by_party(self, system_id: str, party: str) -> bool:
+        """Does a system of `party` send data to `system_id`?"""
+        systems = self.systems
+        return any(systems[f.source].party == party for f in self._in[system_id])
 
     def upstream(self, system_id: str) -> set[str]:
         """Every system whose data can reach `system_id` (for onward-transfer paths)."""
@@ -236,19 +252,6 @@ class FlowGraph:
                                 break
         return component
 
-    def export(self) -> Any:
-        """A networkx copy with plain attributes (for GraphML/JSON/DOT formats)."""
-        import networkx as nx
-
-        g = nx.MultiDiGraph()
-        for s in self.systems.values():
-            g.add_node(s.id, party=s.party, role=s.role.value, location=s.location.describe())
-        for f in self.flows:
-            g.add_edge(
-                f.source, f.target, key=f.id, data_categories=",".join(sorted(f.data_categories))
-            )
-        return g
-
     # -------------------------------------------------------------- propagation
     def propagate(self, base: dict[str, frozenset[str]]) -> None:  # noqa: PLR0915 - one hot loop
         """Carry regimes along flows per data category until nothing changes.
@@ -321,6 +324,7 @@ class FlowGraph:
                         queue.append(target)
                         queued.add(target)
         self._inbound = inbound
+        self._propagated = True
         self._declared = declared
         self._slot = slot
         self._every = every
@@ -364,12 +368,10 @@ class FlowGraph:
             self._decode[bits] = hit
         return hit
 
-    def carried_in(self, system_id: str, category: str) -> frozenset[str]:
-        """Regimes that inbound flows carry into `system_id` for `category`."""
-        return self._decode_bits(self._inbound.get(system_id, 0)).get(category, frozenset())
-
     def carried_regimes(self, system_id: str, categories: frozenset[str]) -> frozenset[str]:
         """Union of regimes carried into `system_id` for any of `categories`."""
+        if not self._propagated:
+            raise NotPropagatedError("carried_regimes")
         bits = self._inbound.get(system_id, 0)
         if not bits:
             return frozenset()
@@ -385,12 +387,10 @@ class FlowGraph:
             self._carried_cache[key] = out
         return out
 
-    def flow_categories(self, flow: Flow) -> frozenset[str]:
-        """What a flow carries: its declared categories, else all its source holds."""
-        return flow.data_categories or self.categories_held(flow.source)
-
     def categories_held(self, system_id: str) -> frozenset[str]:
         """Declared categories plus every category flowing in."""
+        if not self._propagated:
+            raise NotPropagatedError("categories_held")
         declared = self.systems[system_id].data_categories
         bits = self._inbound.get(system_id, 0)
         if not bits:

@@ -7,6 +7,7 @@ derogation. Everything unknown fails closed.
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
 import difflib
 from collections.abc import Iterable
@@ -18,6 +19,7 @@ from residency.model import (
     EVIDENCE_STALE_TAG,
     OUTSIDE_INVENTORY,
     Basis,
+    BasisKind,
     CoverageGap,
     DataMap,
     Finding,
@@ -31,20 +33,31 @@ from residency.model import (
     ResolvedLocation,
     Role,
     Safeguard,
+    SafeguardType,
     Severity,
+    SubjectKind,
     System,
     Transfer,
 )
+from residency.policy.messages import (
+    IMPORTER,
+    Countries,
+    QuotedTia,
+    SafeguardDate,
+    Text,
+    join,
+    text,
+)
 from residency.policy.pack import PolicyPack
 from residency.policy.rules import RULES
-from residency.policy.schema import DerogationGround, Instrument, Regime
+from residency.policy.schema import DerogationGround, Instrument, OnwardRules, Regime
 
-NO_BASIS = Basis("none")
-# Placeholders in cached verdict messages, filled per flow when findings are stamped.
-IMPORTER = "\x00importer\x00"
-TIA_REF = "\x00tia\x00"
-ART46_TYPES = frozenset({"scc", "idta", "uk_addendum", "bcr", "code_of_conduct", "certification"})
-KNOWN_TYPES = ART46_TYPES | {"derogation"}
+NO_BASIS = Basis(BasisKind.NONE)
+ART46_TYPES = frozenset({SafeguardType.SCC, SafeguardType.IDTA, SafeguardType.UK_ADDENDUM,
+                         SafeguardType.BCR, SafeguardType.CODE_OF_CONDUCT,
+                         SafeguardType.CERTIFICATION})
+KNOWN_TYPES = ART46_TYPES | {SafeguardType.DEROGATION}
+CONTRACT_TYPES = frozenset({SafeguardType.SCC, SafeguardType.IDTA, SafeguardType.UK_ADDENDUM})
 
 
 @dataclass(slots=True)
@@ -54,21 +67,24 @@ class _SafeguardVerdict:
     art46: list[tuple[Safeguard, Instrument]] = field(default_factory=list)
     derogations: list[tuple[Safeguard, Instrument, DerogationGround]] = field(
         default_factory=list)
-    problems: list[tuple[str, str, str | None]] = field(default_factory=list)  # rule, msg, instr
-    stale: list[tuple[str, str | None]] = field(default_factory=list)  # msg, instrument
+    problems: list[tuple[str, Text, str | None]] = field(default_factory=list)  # rule, msg, ins
+    stale: list[tuple[Text, str | None]] = field(default_factory=list)  # msg, instrument
     """Entries that were valid once (expired contract, instrument past its end): an error
     when nothing else covers the transfer, a hygiene warning beside a valid basis."""
     not_applicable: list[str] = field(default_factory=list)
 
 
-# rule, message body, countries, instrument, severity (None: the rule's own)
-_Spec = tuple[str, str, tuple[str, ...], str | None, Severity | None]
+# rule, message body, countries (places in the flow's destination list), instrument,
+# severity (None: the rule's own)
+_Spec = tuple[str, Text, tuple[int, ...], str | None, Severity | None]
 _STALE = "stale"  # marks a validity problem of an entry that was once valid
 
 
 @dataclass(frozen=True, slots=True)
 class _Verdict:
-    bases: tuple[tuple[str, Basis], ...]
+    """A case's bases (one per destination, in the flow's order) and findings."""
+
+    bases: tuple[Basis, ...]
     findings: list[_Spec]
     same_entity: bool = False
 
@@ -90,33 +106,23 @@ class Engine:
         self.opt = options
         self._adequacy_cache: dict[tuple[object, ...], tuple[Basis | None, str | None]] = {}
         self._sg_cache: dict[tuple[object, ...], _SafeguardVerdict] = {}
-        self._hr: frozenset[str] = frozenset()
+        self._data_cache: dict[frozenset[str], _Data] = {}
+        self._class_cache: dict[tuple[object, ...], tuple[object, ...]] = {}
+        self._bases_cache: dict[tuple[object, ...], tuple[tuple[str, Basis], ...]] = {}
+        self._onward_cache: dict[tuple[str, str], OnwardRules | None] = {}
+        self._dates = _DateClasses(options.as_of, pack)
+        self._efta_lag = pack.eea_efta_lag
+        self._special: frozenset[str] = frozenset()
+        self._condition_categories: dict[str, frozenset[str]] = {}
 
     # ------------------------------------------------------------------ entry
     def run(self, datamap: DataMap, inventories: Iterable[Inventory] = ()) -> Report:
-        self._hr = datamap.hr_data_categories
-        systems = list(datamap.systems)
-        flows = list(datamap.flows)
-        parties = {p.id: p for p in datamap.parties}
-        gaps: list[CoverageGap] = []
-        for inv in inventories:
-            systems.extend(inv.systems)
-            flows.extend(inv.flows)
-            gaps.extend(inv.gaps)
-        known = {s.id for s in systems}
-        for f in flows:
-            for end in (f.source, f.target):
-                if end not in known:
-                    known.add(end)
-                    systems.append(System(
-                        id=end, party="unknown", role=Role.PROCESSOR,
-                        location=Location(unknown_reason=f"{end} {OUTSIDE_INVENTORY}"),
-                        origin=Origin.COLLECTED,
-                    ))
-        for s in systems:
-            if s.party not in parties:
-                provider = self.pack.provider_party(s.party)
-                parties[s.party] = provider or Party(s.party, s.party, "ZZ")
+        self._special = frozenset(name for name, _ in datamap.special_categories)
+        self._condition_categories = {
+            "hr_data": datamap.hr_data_categories,
+            "health_data": self.pack.health_categories,
+        }
+        systems, flows, parties, gaps = self._inputs(datamap, inventories)
         findings: list[Finding] = []
         resolved = self._resolve_all(systems, findings)
         systems = self._provider_affiliates(systems, parties, resolved)
@@ -128,12 +134,7 @@ class Engine:
         graph.propagate(base)
         transfers: list[Transfer] = []
         self._judge_flows(graph, resolved, base, transfers, findings)
-        mapless = not datamap.classification.values  # no values: no tag can classify
-        for s in graph:
-            if s.origin is not Origin.DECLARED and (not s.classified or mapless):
-                findings.append(self._finding("RES-I001", s.id, "system", f"{s.id} "
-                                              f"({s.resource_id or s.location.describe()}) has no "
-                                              f"classification tag"))
+        self._unclassified(graph, datamap, findings)
         for rule_ in datamap.residency:
             self._residency(graph, rule_, resolved, findings)
         self._classification(graph, datamap, findings)
@@ -142,6 +143,7 @@ class Engine:
         findings.extend(key_findings(self.pack, self.opt.as_of, graph, base,
                                      datamap.special_categories, self.opt.assume_invalid))
         self._pack_age(findings)
+        self._unmodelled(transfers, findings)
         findings.extend(self._stale_evidence(graph))
         for gap in gaps:
             findings.append(
@@ -168,6 +170,36 @@ class Engine:
             map_digest=datamap.digest,
             special_categories=datamap.special_categories,
         )
+
+    def _inputs(
+        self, datamap: DataMap, inventories: Iterable[Inventory]
+    ) -> tuple[list[System], list[Flow], dict[str, Party], list[CoverageGap]]:
+        """The map's and the collectors' systems, flows and gaps; a flow end nobody
+        described becomes an unknown-location system (RES-L001), an unknown party a party
+        of unknown country (or the cloud provider's contracting entity)."""
+        systems = list(datamap.systems)
+        flows = list(datamap.flows)
+        parties = {p.id: p for p in datamap.parties}
+        gaps: list[CoverageGap] = []
+        for inv in inventories:
+            systems.extend(inv.systems)
+            flows.extend(inv.flows)
+            gaps.extend(inv.gaps)
+        known = {s.id for s in systems}
+        for f in flows:
+            for end in (f.source, f.target):
+                if end not in known:
+                    known.add(end)
+                    systems.append(System(
+                        id=end, party="unknown", role=Role.PROCESSOR,
+                        location=Location(unknown_reason=f"{end} {OUTSIDE_INVENTORY}"),
+                        origin=Origin.COLLECTED,
+                    ))
+        for s in systems:
+            if s.party not in parties:
+                provider = self.pack.provider_party(s.party)
+                parties[s.party] = provider or Party(s.party, s.party, "ZZ")
+        return systems, flows, parties, gaps
 
     # ------------------------------------------------------------------ locations
     def _resolve_all(
@@ -247,63 +279,111 @@ class Engine:
     ) -> None:
         """Judge every flow for every regime its data carries (the hot loop).
 
-        The verdict depends on the regime, destination countries, parties, roles,
-        safeguards and flags, not on the flow's name, so it is computed once per such key
-        and stamped onto each flow: a million-flow map has far fewer distinct keys.
+        A verdict depends on the transfer's case (regime, destinations, the parties'
+        qualifications and roles, what each safeguard's dates mean on the evaluation date,
+        the flow's flags), not on the flow's name or exact dates: it is computed once per
+        case and stamped onto each flow, its messages quoting that flow's own values.
         """
         third_cache: dict[tuple[str, str], tuple[str, ...]] = {}
         verdicts: dict[tuple[object, ...], _Verdict] = {}
-        systems = graph.systems
-        parties = graph.parties
+        systems, parties = graph.systems, graph.parties
         quals = {p.id: p.certifications | p.subject_to for p in parties.values()}
         ordered: dict[frozenset[str], tuple[str, ...]] = {}
         for flow in graph.flows:
             categories = flow.data_categories or graph.categories_held(flow.source)
             if not categories:
                 continue  # no personal data declared or classified (see RES-I001)
-            src = systems[flow.source]
-            dst = systems[flow.target]
+            src, dst = systems[flow.source], systems[flow.target]
             src_base = base[src.id]
             regimes = src_base | graph.carried_regimes(src.id, categories)
-            if not regimes:
-                continue
-            in_order = ordered.get(regimes)
-            if in_order is None:
-                in_order = ordered[regimes] = tuple(sorted(regimes))
-            cats: tuple[str, ...] | None = None
-            shape: tuple[object, ...] | None = None
-            hr = bool(self._hr) and not self._hr.isdisjoint(categories)
+            in_order = ordered.get(regimes) or ordered.setdefault(regimes, tuple(sorted(regimes)))
+            data: _Data | None = None
+            shape: tuple[object, ...] = ()
+            src_party, dst_party = parties[src.party], parties[dst.party]
             for regime in in_order:
                 third = third_cache.get((dst.id, regime))
                 if third is None:
                     third = third_cache[(dst.id, regime)] = self._destinations(
-                        regime, resolved[dst.id], dst, parties[dst.party])
+                        regime, resolved[dst.id], dst, dst_party)
                 if not third:
                     continue
+                if data is None:
+                    shape, data = self._shape(flow.safeguards), self._data(categories)
                 onward = regime not in src_base
-                if shape is None:
-                    shape = _shape(flow.safeguards) if flow.safeguards else ()
-                src_party = parties[src.party]
-                dst_party = parties[dst.party]
-                same_group = src_party.group is not None and src_party.group == dst_party.group
-                key = (regime, third, src.party == dst.party, same_group, quals[dst.party],
-                       src.role, dst.role, shape, flow.recurring, onward, hr,
-                       src_party.public_authority)
+                classes = self._classes(regime, third, dst_party, data.conditions,
+                                        self._origin(regime, src_party.country, onward))
+                key = (regime, classes, src.party == dst.party,
+                       src_party.group is not None and src_party.group == dst_party.group,
+                       quals[dst.party], src.role, dst.role, shape, flow.recurring, onward,
+                       data.conditions, src_party.public_authority,
+                       self._origin(regime, src_party.country, onward),
+                       self._returns(graph, regime, src, dst, onward))
                 verdict = verdicts.get(key)
                 if verdict is None:
-                    verdict = verdicts[key] = self._verdict(
+                    verdict = verdicts[key] = self._verdict(_Case(
                         regime, third, src_party, dst_party, src.role, dst.role,
-                        flow.safeguards, flow.recurring, onward, hr,
-                    )
-                if cats is None:
-                    cats = tuple(sorted(categories))
-                transfers.append(
-                    Transfer(flow.id, regime, src.id, dst.id, src.party, dst.party, third,
-                             verdict.bases, cats, onward, flow.recurring,
-                             same_entity=verdict.same_entity)
-                )
+                        flow.safeguards, flow.recurring, onward, data.conditions,
+                        bool(key[-1])))
+                transfers.append(Transfer(
+                    flow.id, regime, src.id, dst.id, src.party, dst.party, third,
+                    self._bases(third, verdict), data.categories, onward, flow.recurring,
+                    same_entity=verdict.same_entity, special_categories=data.special))
                 if verdict.findings:
-                    _stamp(verdict, flow, regime, dst_party, findings)
+                    _stamp(verdict, flow, regime, dst_party, third, findings)
+
+    def _classes(self, regime: str, third: tuple[str, ...], importer: Party,
+                 data: frozenset[str], origin: str) -> tuple[object, ...]:
+        """Each destination as the verdict sees it: its Art. 45 outcome for this importer
+        (countries without a decision are alike). Messages name the flow's own countries."""
+        key = (regime, third, importer.certifications | importer.subject_to, data, origin)
+        hit = self._class_cache.get(key)
+        if hit is None:
+            hit = self._class_cache[key] = tuple(
+                ANY_COUNTRY if c == ANY_COUNTRY
+                else self._adequacy(regime, c, importer, data, origin)
+                for c in third)
+        return hit
+
+    def _bases(self, third: tuple[str, ...], verdict: _Verdict) -> tuple[tuple[str, Basis], ...]:
+        """The flow's (country, basis) pairs, shared by every flow with those countries."""
+        key = (third, verdict.bases)
+        hit = self._bases_cache.get(key)
+        if hit is None:
+            hit = self._bases_cache[key] = tuple(zip(third, verdict.bases, strict=True))
+        return hit
+
+    def _data(self, categories: frozenset[str]) -> _Data:
+        """What of a flow's categories the law asks about (cached per set of categories)."""
+        hit = self._data_cache.get(categories)
+        if hit is None:
+            cats = tuple(sorted(categories))
+            conditions = frozenset(
+                kind for kind, names in self._condition_categories.items()
+                if not names.isdisjoint(categories))
+            hit = self._data_cache[categories] = _Data(
+                cats, tuple(c for c in cats if c in self._special), conditions)
+        return hit
+
+    def _origin(self, regime: str, country: str, onward: bool) -> str:
+        """The exporter's country, where it changes the verdict: an EEA-EFTA state that
+        takes EU decisions only once incorporated, or an adequate country whose own
+        onward-transfer rules apply; else ""."""
+        if country in self._efta_lag or (onward and self._onward_rules(regime, country)):
+            return country
+        return ""
+
+    def _returns(
+        self, graph: FlowGraph, regime: str, src: System, dst: System, onward: bool
+    ) -> bool:
+        """A processor handing data back to the controller it processes them for, in a
+        regime that does not treat that as a restricted transfer (UK: ICO guidance on
+        international transfers, January 2026). The data must have come from that
+        controller: one of its systems feeds the processor's."""
+        if (src.role is not Role.PROCESSOR or dst.role is not Role.CONTROLLER
+                or self.pack.regimes[regime].processor_return is None
+                or src.party == dst.party):
+            return False
+        return graph.fed_by_party(src.id, dst.party)
 
     def _destinations(
         self, regime: str, loc: ResolvedLocation, dst: System, importer: Party
@@ -323,123 +403,169 @@ class Engine:
             t.append(ANY_COUNTRY)
         return tuple(t)
 
-    def _verdict(
-        self,
-        regime: str,
-        third: tuple[str, ...],
-        src_party: Party,
-        dst_party: Party,
-        src_role: Role,
-        dst_role: Role,
-        safeguards: tuple[Safeguard, ...],
-        recurring: bool,
-        onward: bool,
-        hr: bool = False,
-    ) -> _Verdict:
-        """Bases per country and findings for one transfer shape (flow-independent)."""
-        if src_party.id == dst_party.id:
-            return _Verdict(
-                tuple((c, Basis("same_entity")) for c in third),
-                [("RES-I002", f"stays within {IMPORTER} but reaches "
-                  f"{', '.join(third)}", third, None, None)],
-                same_entity=True,
-            )
-        verdict = self._safeguards(regime, safeguards, src_role, dst_role, src_party, dst_party,
-                                   recurring)
-        out: list[_Spec] = [
-            (rule_id, msg, third, instrument, None)
-            for rule_id, msg, instrument in verdict.problems
-        ]
-        bases: list[tuple[str, Basis]] = []
-        out_of_scope: list[tuple[str, str]] = []
-        missing: list[str] = []
-        tia_needed: list[str] = []
-        derogated: list[str] = []
-        scope_notes: list[str] = []
-        for country in third:
-            adequacy, scope_miss = (None, None)
-            if country != ANY_COUNTRY:
-                adequacy, scope_miss = self._adequacy(regime, country, dst_party, hr)
-            if adequacy is not None:
-                bases.append((country, adequacy))
-                continue
-            if verdict.art46:
-                sg, ins = verdict.art46[0]
-                bases.append((country, Basis("safeguard", sg.label(), ins.source, ins.name)))
-                if any(i.needs_tia(s.module, s.combines_eu_data) for s, i in verdict.art46):
-                    tia_needed.append(country)
-                continue
-            if verdict.derogations:
-                sg, ins, _ = verdict.derogations[0]
-                bases.append((country, Basis("derogation", sg.label(), ins.source, ins.name)))
-                derogated.append(country)
-                continue
-            bases.append((country, NO_BASIS))
-            if scope_miss and not onward:
-                out_of_scope.append((country, scope_miss))
-            else:
-                missing.append(country)
-                if scope_miss:
-                    scope_notes.append(f"{IMPORTER} is outside the scope of {scope_miss}"
-                                       f"{self._hr_note(scope_miss, hr)}")
-        self._conditions(regime, verdict, dst_party, third, safeguards, not missing and
-                         not out_of_scope, tuple(tia_needed), tuple(derogated), recurring, out)
-        unusable = ""
-        if verdict.not_applicable:
-            unusable = (f"; present but not usable under {regime}: "
-                        + ", ".join(verdict.not_applicable))
-        for country, decision in out_of_scope:
-            dec = self.pack.find_decision(decision)
-            scope = f" ({self.pack.scopes[dec.scope].description})" if dec else ""
-            out.append(("RES-T002", f"{IMPORTER} in {country} is outside the scope of "
-                        f"{decision}{scope}{self._hr_note(decision, hr)}; no safeguard or "
-                        f"derogation applies{unusable}", (country,), decision, None))
-        if missing:
-            rule_id = "RES-T003" if onward else "RES-T001"
-            what = "onward transfer" if onward else "transfer"
-            notes = "".join(f"; {n}" for n in scope_notes)
-            out.append((rule_id, f"{what} to {IMPORTER} in {', '.join(missing)} has no "
-                        f"adequacy decision, valid safeguard or derogation{notes}{unusable}",
-                        tuple(missing), None, None))
-        return _Verdict(tuple(bases), out)
+    def _shape(self, safeguards: tuple[Safeguard, ...]) -> tuple[object, ...]:
+        """What of a flow's safeguards the verdict depends on: every field but the TIA's
+        reference, with each date replaced by its place among the dates the law compares
+        it with (see `_DateClasses`), so contracts signed on different days of the same
+        period share one verdict."""
+        if not safeguards:
+            return ()
+        cls = self._dates.of
+        return tuple(
+            (sg.type, sg.instrument, sg.module, cls(sg.signed), cls(sg.expires), sg.article,
+             sg.ref, sg.approved_by, cls(sg.approved), sg.tia is not None,
+             cls(sg.tia.date) if sg.tia else None, sg.conditions, sg.combines_eu_data)
+            for sg in safeguards
+        )
 
-    def _conditions(
-        self, regime: str, verdict: _SafeguardVerdict, importer: Party, third: tuple[str, ...],
-        safeguards: tuple[Safeguard, ...], covered: bool, tia_needed: tuple[str, ...],
-        derogated: tuple[str, ...], recurring: bool, out: list[_Spec],
-    ) -> None:
+    # ------------------------------------------------------------------ the verdict
+    def _verdict(self, case: _Case) -> _Verdict:
+        """The law's questions in its order, for one transfer case: is it a restricted
+        transfer at all; then per destination Art. 45 adequacy, Art. 46/47 safeguards,
+        Art. 49 derogations; then what the basis found still asks for."""
+        if case.exporter.id == case.importer.id:
+            return self._within_entity(case)
+        if case.returns_to_controller:
+            return self._not_restricted(case)
+        tools = self._safeguards(case)
+        every = tuple(range(len(case.third)))
+        out: list[_Spec] = [(rule_id, msg, every, instrument, None)
+                            for rule_id, msg, instrument in tools.problems]
+        found = _Found()
+        for index, country in enumerate(case.third):
+            found.bases.append(self._basis(case, index, country, tools, found))
+        self._conditions(case, tools, found, out)
+        self._no_basis(case, tools, found, out)
+        return _Verdict(tuple(found.bases), out)
+
+    @staticmethod
+    def _within_entity(case: _Case) -> _Verdict:
+        """Same legal entity: not a transfer (EDPB 05/2021 criterion 3), worth knowing."""
+        every = tuple(range(len(case.third)))
+        return _Verdict(
+            tuple(Basis(BasisKind.SAME_ENTITY) for _ in every),
+            [("RES-I002", text("stays within ", IMPORTER, " but reaches ", Countries(every)),
+              every, None, None)],
+            same_entity=True,
+        )
+
+    def _not_restricted(self, case: _Case) -> _Verdict:
+        """UK GDPR: a processor returning data to its controller abroad does not make a
+        restricted transfer (the controller's own transfer is judged on its flows)."""
+        rule = self.pack.regimes[case.regime].processor_return
+        assert rule is not None
+        basis = Basis(BasisKind.NOT_RESTRICTED, "processor to its controller", rule.source,
+                      rule.note)
+        return _Verdict(tuple(basis for _ in case.third), [])
+
+    def _basis(self, case: _Case, index: int, country: str, tools: _SafeguardVerdict,
+               found: _Found) -> Basis:
+        """Art. 45 first, then Art. 46/47, then Art. 49 (GDPR Art. 49(1) first sentence)."""
+        adequacy, scope_miss = (None, None)
+        if country != ANY_COUNTRY:
+            adequacy, scope_miss = self._adequacy(case.regime, country, case.importer,
+                                                  case.data, case.exporter.country)
+        if adequacy is not None:
+            return adequacy
+        if tools.art46:
+            sg, ins = tools.art46[0]
+            if any(i.needs_tia(s.module, s.combines_eu_data) for s, i in tools.art46):
+                found.tia_needed.append(index)
+            return Basis(BasisKind.SAFEGUARD, sg.label(), ins.source, ins.name)
+        if tools.derogations:
+            sg, ins, _ = tools.derogations[0]
+            found.derogated.append(index)
+            return Basis(BasisKind.DEROGATION, sg.label(), ins.source, ins.name)
+        if scope_miss and not case.onward:
+            found.out_of_scope.append((index, scope_miss))
+        else:
+            found.missing.append(index)
+            if scope_miss:
+                found.scope_notes.append(text(IMPORTER, f" is outside the scope of "
+                                              f"{scope_miss}{self._data_note(scope_miss, case)}"))
+        return NO_BASIS
+
+    def _conditions(self, case: _Case, tools: _SafeguardVerdict, found: _Found,
+                    out: list[_Spec]) -> None:
         """What the bases found still ask for: stale entries, instruments not drafted for
         this importer, a TIA, and derogations kept for occasional transfers."""
-        _stale(verdict, third, covered, out)
-        _not_drafted_for(verdict, importer, third, out)
-        if tia_needed:
-            self._check_tia(regime, verdict, safeguards, tia_needed, out)
-        if derogated and recurring:
-            _occasional_only(verdict, derogated, out)
+        covered = not found.missing and not found.out_of_scope
+        every = tuple(range(len(case.third)))
+        _stale(tools, every, covered, out)
+        _not_drafted_for(tools, case.importer, every, out)
+        if found.tia_needed:
+            self._check_tia(case, tools, tuple(found.tia_needed), out)
+        if found.derogated and case.recurring:
+            _occasional_only(tools, tuple(found.derogated), out)
 
-    def _hr_note(self, decision_id: str, hr: bool) -> str:
-        """Why HR data falls outside a decision whose scope treats it separately."""
-        dec = self.pack.find_decision(decision_id)
-        cond = self.pack.scopes[dec.scope].hr_data if hr and dec else None
-        if cond is None:
+    def _no_basis(self, case: _Case, tools: _SafeguardVerdict, found: _Found,
+                  out: list[_Spec]) -> None:
+        """RES-T002 (outside a decision's scope), RES-T001/T003 (nothing at all)."""
+        unusable = ""
+        if tools.not_applicable:
+            unusable = (f"; present but not usable under {case.regime}: "
+                        + ", ".join(tools.not_applicable))
+        for index, decision in found.out_of_scope:
+            dec = self.pack.find_decision(decision)
+            scope = f" ({self.pack.scopes[dec.scope].description})" if dec else ""
+            out.append(("RES-T002", text(IMPORTER, " in ", Countries((index,)), " is outside "
+                        f"the scope of {decision}{scope}{self._data_note(decision, case)}; no "
+                        f"safeguard or derogation applies{unusable}"), (index,), decision, None))
+        if found.missing:
+            rule_id = "RES-T003" if case.onward else "RES-T001"
+            what = "onward transfer" if case.onward else "transfer"
+            notes = join(found.scope_notes, "; ")
+            missing = tuple(found.missing)
+            out.append((rule_id, text(f"{what} to ", IMPORTER, " in ", Countries(missing),
+                        " has no adequacy decision, valid safeguard or derogation",
+                        "; " if found.scope_notes else "", notes,
+                        self._onward_note(case), unusable),
+                        missing, None, None))
+
+    def _onward_note(self, case: _Case) -> str:
+        """Where the exporter sits in an adequate country whose decision relies on that
+        country's own onward-transfer rules, say which (Japan's Supplementary Rule 4, the
+        DPF's Accountability for Onward Transfer principle)."""
+        if not case.onward:
             return ""
-        return (f"; the flow carries human-resources data, covered only for importers "
-                f"qualified for it ({', '.join(cond.requires_any)})")
+        rules = self._onward_rules(case.regime, case.exporter.country)
+        return f"; onward transfers from {case.exporter.country} follow {rules.rule}" \
+            if rules is not None else ""
+
+    def _data_note(self, decision_id: str, case: _Case) -> str:
+        """Why the flow's data fall outside a decision whose scope treats them separately."""
+        dec = self.pack.find_decision(decision_id)
+        if dec is None:
+            return ""
+        scope = self.pack.scopes[dec.scope]
+        notes = []
+        if "hr_data" in case.data and scope.hr_data is not None:
+            notes.append(f"the flow carries human-resources data, covered only for importers "
+                         f"qualified for it ({', '.join(scope.hr_data.requires_any)})")
+        if "health_data" in case.data and scope.health_data is not None:
+            notes.append(f"the flow carries health data, covered for importers under "
+                         f"{', '.join(scope.health_data.requires_any)}")
+        return "".join(f"; {n}" for n in notes)
 
     def _adequacy(
-        self, regime: str, country: str, importer: Party, hr: bool = False
+        self, regime: str, country: str, importer: Party, data: frozenset[str] = frozenset(),
+        exporter_country: str = "",
     ) -> tuple[Basis | None, str | None]:
-        key = (regime, country, importer.certifications | importer.subject_to, hr)
+        """Art. 45: a decision in force for the country whose scope the importer meets; for
+        an exporter in an EEA-EFTA state, only once the EEA Joint Committee incorporated it."""
+        efta = exporter_country if exporter_country in self._efta_lag else ""
+        key = (regime, country, importer.certifications | importer.subject_to, data, efta)
         hit = self._adequacy_cache.get(key)
         if hit is None:
             out = self.pack.adequacy(
-                regime, country, self.opt.as_of, importer, self.opt.assume_invalid, hr
+                regime, country, self.opt.as_of, importer, self.opt.assume_invalid,
+                "hr_data" in data, health_data="health_data" in data, eea_efta=bool(efta),
             )
             if out.decision is not None:
                 d = out.decision
                 detail = d.instrument + (f" — elevated risk: {d.note}" if d.risk == "elevated"
                                          else "")
-                hit = (Basis("adequacy", d.id, d.source, detail), None)
+                hit = (Basis(BasisKind.ADEQUACY, d.id, d.source, detail), None)
             else:
                 hit = (None, out.out_of_scope.id if out.out_of_scope else None)
             self._adequacy_cache[key] = hit
@@ -447,120 +573,141 @@ class Engine:
 
     def _check_tia(
         self,
-        regime: str,
-        verdict: _SafeguardVerdict,
-        safeguards: tuple[Safeguard, ...],
-        countries: tuple[str, ...],
+        case: _Case,
+        tools: _SafeguardVerdict,
+        countries: tuple[int, ...],
         out: list[_Spec],
     ) -> None:
         """One assessment covers the transfer, whichever safeguard entry records it (a UK
         Addendum rides on the SCCs and their TIA). The review period is the pack's default
         (`tia_review_days`), not a statutory limit, and the message says so."""
+        regime = case.regime
         review = self.pack.regimes[regime].tia_review_days
         day = self.opt.as_of
-        dated = [sg.tia.date for sg in safeguards if sg.tia is not None and sg.tia.date]
+        dated = [sg.tia.date for sg in case.safeguards if sg.tia is not None and sg.tia.date]
         if any(0 <= (day - d).days <= review for d in dated):
             return
-        past = [d for d in dated if d <= day]
-        if past:
-            why = (f"TIA {TIA_REF} dated {max(past)} is older than {review} days (the pack's "
-                   f"default review period, {regime}.tia_review_days; not a statutory limit)")
+        if any(d <= day for d in dated):
+            why = text("TIA ", QuotedTia(day, True, "ref"), " dated ",
+                       QuotedTia(day, True, "date"), f" is older than {review} days (the "
+                       f"pack's default review period, {regime}.tia_review_days; not a "
+                       "statutory limit)")
         elif dated:
-            why = (f"the only dated TIA ({TIA_REF}, {min(dated)}) postdates the evaluation date "
-                   f"{day}: no assessment existed then")
+            why = text("the only dated TIA (", QuotedTia(day, False, "ref"), ", ",
+                       QuotedTia(day, False, "date"), ") postdates the evaluation date "
+                       f"{day}: no assessment existed then")
         else:
-            why = "no dated TIA is recorded"
-        label = next((sg.label() for sg, ins in verdict.art46
+            why = text("no dated TIA is recorded")
+        label = next((sg.label() for sg, ins in tools.art46
                       if ins.needs_tia(sg.module, sg.combines_eu_data)),
-                     verdict.art46[0][0].label())
-        out.append(("RES-T007", f"transfer to {', '.join(countries)} relies on {label} but "
-                    f"{why}", countries, label, None))
+                     tools.art46[0][0].label())
+        out.append(("RES-T007", text("transfer to ", Countries(countries), f" relies on "
+                                     f"{label} but ", why), countries, label, None))
 
     # ------------------------------------------------------------------ safeguards
-    def _safeguards(
-        self,
-        regime: str,
-        safeguards: tuple[Safeguard, ...],
-        src_role: Role,
-        dst_role: Role,
-        src_party: Party,
-        dst_party: Party,
-        recurring: bool = True,
-    ) -> _SafeguardVerdict:
-        same_group = src_party.group is not None and src_party.group == dst_party.group
-        key = (regime, _shape(safeguards), src_role, dst_role, same_group,
-               src_party.public_authority, recurring)
+    def _safeguards(self, case: _Case) -> _SafeguardVerdict:
+        """Art. 46/47 tools and Art. 49 grounds on the flow, each checked for this regime,
+        date and pair of roles (cached: many cases share their safeguards)."""
+        regime, safeguards = case.regime, case.safeguards
+        exporter, importer = case.exporter, case.importer
+        same_group = exporter.group is not None and exporter.group == importer.group
+        tool_regimes = self._tool_regimes(case)
+        key = (regime, self._shape(safeguards), case.exporter_role, case.importer_role,
+               same_group, exporter.public_authority, case.recurring, tool_regimes)
         hit = self._sg_cache.get(key)
         if hit is not None:
             return hit
         verdict = _SafeguardVerdict()
-        ctx = _Context(src_role, dst_role, same_group, src_party.public_authority, recurring,
-                       frozenset(s.instrument for s in safeguards if s.instrument))
-        for sg in safeguards:
-            self._one_safeguard(sg, regime, ctx, verdict)
+        ctx = _Context(case.exporter_role, case.importer_role, same_group,
+                       exporter.public_authority, case.recurring,
+                       frozenset(s.instrument for s in safeguards if s.instrument),
+                       tool_regimes)
+        for index, sg in enumerate(safeguards):
+            self._one_safeguard(index, sg, regime, ctx, verdict)
         self._sg_cache[key] = verdict
         return verdict
 
+    def _tool_regimes(self, case: _Case) -> tuple[str, ...]:
+        """The regimes whose transfer tools serve this transfer: its own, and, for an
+        onward transfer from an adequate country whose decision relies on that country's
+        own rules, that country's regime (EU data at a UK importer go on under an IDTA)."""
+        if not case.onward:
+            return (case.regime,)
+        rules = self._onward_rules(case.regime, case.exporter.country)
+        if rules is None or rules.regime is None or rules.regime == case.regime:
+            return (case.regime,)
+        return (case.regime, rules.regime)
+
+    def _onward_rules(self, regime: str, country: str) -> OnwardRules | None:
+        key = (regime, country)
+        if key not in self._onward_cache:
+            self._onward_cache[key] = self.pack.onward_rules(regime, country, self.opt.as_of)
+        return self._onward_cache[key]
+
     def _one_safeguard(
-        self, sg: Safeguard, regime: str, ctx: _Context, verdict: _SafeguardVerdict
+        self, index: int, sg: Safeguard, regime: str, ctx: _Context, verdict: _SafeguardVerdict
     ) -> None:
-        day = self.opt.as_of
         label = sg.label()
-        if sg.type not in KNOWN_TYPES:
-            verdict.problems.append(
-                ("RES-T005", f"unknown safeguard type {sg.type!r} (expected one of "
-                 f"{', '.join(sorted(KNOWN_TYPES))})", label)
-            )
+        ins = self._instrument(sg, regime, ctx, label, verdict)
+        if ins is None:
             return
-        candidates = self.pack.instruments_of(sg.type, regime)
-        if sg.type in ("scc", "art28_clauses") or sg.instrument:
-            if not sg.instrument:
-                verdict.problems.append(
-                    ("RES-T005", f"{label}: no `instrument` given (e.g. \"2021/914\")", label)
-                )
-                return
-            named = self.pack.find_instrument(sg.instrument)
-            candidates = [i for i in named if i.regime == regime]
-            if named and all(not i.transfer_tool for i in named):
-                verdict.problems.append(
-                    ("RES-T005", f"{label}: {named[0].name} is not a transfer tool", label)
-                )
-                return
-            if not named:
-                verdict.problems.append(
-                    ("RES-T005", f"{label}: instrument {sg.instrument!r} is not in the policy "
-                     "pack", label)
-                )
-                return
-        if not candidates:
-            verdict.not_applicable.append(label)
-            return
-        ins = candidates[0]
-        if sg.instrument is None and len(candidates) > 1:
-            ins = max(candidates, key=lambda i: i.valid_from or dt.date.min)
         if ins.id in self.opt.assume_invalid:
-            verdict.problems.append(("RES-T005", f"{label}: assumed invalid (what-if)", ins.id))
+            verdict.problems.append(("RES-T005", text(f"{label}: assumed invalid (what-if)"),
+                                     ins.id))
             return
-        if sg.type == "bcr" and self._bcr_elsewhere(sg, regime):
+        if sg.type == SafeguardType.BCR and self._bcr_elsewhere(sg, ins.regime):
             verdict.not_applicable.append(f"{label} (approved by {sg.approved_by}, not an "
-                                          f"authority of {regime})")
+                                          f"authority of {ins.regime})")
             return
-        problem = self._validity(sg, ins, day, ctx, self.pack.regimes[regime])
+        problem = _validity(index, sg, ins, self.opt.as_of, ctx, self.pack.regimes[ins.regime])
         if problem is not None:
-            text, kind = problem
+            message, kind = problem
             if kind == _STALE:
-                verdict.stale.append((f"{label}: {text}", ins.id))
+                verdict.stale.append((text(f"{label}: ", message), ins.id))
             else:
-                verdict.problems.append(("RES-T005", f"{label}: {text}", ins.id))
+                verdict.problems.append(("RES-T005", text(f"{label}: ", message), ins.id))
             return
-        if sg.type == "scc":
+        if sg.type == SafeguardType.SCC:
             self._role_fit(sg, ins, regime, ctx, label, verdict)
-        if sg.type == "derogation":
+        if sg.type == SafeguardType.DEROGATION:
             ground = ins.ground(sg.article or "")
             if ground is not None:  # always: _validity reports an unknown ground
                 verdict.derogations.append((sg, ins, ground))
         else:
             verdict.art46.append((sg, ins))
+
+    def _instrument(self, sg: Safeguard, regime: str, ctx: _Context, label: str,
+                    verdict: _SafeguardVerdict) -> Instrument | None:
+        """The pack instrument a map entry names (or the newest of its type for this regime);
+        None, with the problem recorded, when there is none to judge."""
+        if sg.type not in KNOWN_TYPES:
+            verdict.problems.append(("RES-T005", text(
+                f"unknown safeguard type {sg.type!r} (expected one of "
+                f"{', '.join(sorted(KNOWN_TYPES))})"), label))
+            return None
+        usable = ctx.tool_regimes
+        candidates = [i for r in usable for i in self.pack.instruments_of(sg.type, r)]
+        if sg.type in (SafeguardType.SCC, SafeguardType.ART28_CLAUSES) or sg.instrument:
+            if not sg.instrument:
+                verdict.problems.append(("RES-T005", text(
+                    f"{label}: no `instrument` given (e.g. \"2021/914\")"), label))
+                return None
+            named = self.pack.find_instrument(sg.instrument)
+            if not named:
+                verdict.problems.append(("RES-T005", text(
+                    f"{label}: instrument {sg.instrument!r} is not in the policy pack"), label))
+                return None
+            if all(not i.transfer_tool for i in named):
+                verdict.problems.append(("RES-T005", text(
+                    f"{label}: {named[0].name} is not a transfer tool"), label))
+                return None
+            candidates = [i for i in named if i.regime in usable]
+        if not candidates:
+            verdict.not_applicable.append(label)
+            return None
+        if sg.instrument is None and len(candidates) > 1:
+            return max(candidates, key=lambda i: i.valid_from or dt.date.min)
+        return candidates[0]
 
     def _role_fit(
         self,
@@ -589,8 +736,8 @@ class Engine:
             current = self._fitting_module(regime, actual)
             hint = f" (use {current})" if current else ""
         verdict.problems.append(
-            ("RES-T006", f"{label} is for {roles[0]}→{roles[1]} but the roles are "
-             f"{actual[0]}→{actual[1]}{hint}", ins.id)
+            ("RES-T006", text(f"{label} is for {roles[0]}→{roles[1]} but the roles are "
+                              f"{actual[0]}→{actual[1]}{hint}"), ins.id)
         )
 
     def _fitting_module(self, regime: str, actual: tuple[str, str]) -> str | None:
@@ -610,53 +757,6 @@ class Engine:
             return False
         here = self.pack.regimes[regime].authority(sg.approved_by)
         return here is None and bool(self.pack.authority_regimes(sg.approved_by))
-
-    @staticmethod
-    def _validity(
-        sg: Safeguard,
-        ins: Instrument,
-        day: dt.date,
-        ctx: _Context,
-        regime: Regime,
-    ) -> tuple[str, str] | None:
-        """Why this safeguard cannot be relied on today, and whether it is stale (valid
-        once: an expired contract, an instrument past its end) or invalid; None if fine."""
-        if not ins.transfer_tool:
-            return f"{ins.name} is not a transfer tool", "invalid"
-        if ins.status != "in_force" and ins.valid_until is None:
-            return f"{ins.name} is {ins.status}", _STALE
-        if ins.valid_from and day < ins.valid_from:
-            return f"{ins.name} applies only from {ins.valid_from}", "invalid"
-        if sg.type in ("scc", "idta", "uk_addendum"):
-            if sg.signed is None:
-                return "no `signed` date recorded", "invalid"
-            if sg.signed > day:
-                return f"signed {sg.signed}, after the evaluation date", "invalid"
-            if ins.signed_until and sg.signed > ins.signed_until:
-                return (f"signed {sg.signed}, but only contracts concluded on or before "
-                        f"{ins.signed_until} could rely on {ins.id}"), "invalid"
-            if ins.valid_from and sg.signed < ins.valid_from and ins.type != "scc":
-                return (f"signed {sg.signed}, before the instrument applied "
-                        f"({ins.valid_from})"), "invalid"
-        if ins.valid_until and day > ins.valid_until:
-            return f"{ins.name} could be relied on only until {ins.valid_until}", _STALE
-        if sg.expires and day > sg.expires:
-            return f"expired on {sg.expires}", _STALE
-        if sg.type == "scc" and ins.modules:
-            if sg.module is None:
-                return "no SCC `module` given (1 C2C, 2 C2P, 3 P2P, 4 P2C)", "invalid"
-            if sg.module not in ins.modules:
-                return f"module {sg.module} does not exist in {ins.id}", "invalid"
-        if ins.attaches_to and not set(ins.attaches_to) & ctx.instruments:
-            return (f"{ins.name} only works together with SCC "
-                    f"{' or '.join(ins.attaches_to)} on the same flow, and the flow has none"), \
-                "invalid"
-        if sg.type == "bcr":
-            return _bcr_problem(sg, day, ctx, regime)
-        if sg.type == "derogation":
-            return _derogation_problem(sg, ins, ctx)
-        return None
-
 
     # ------------------------------------------------------------------ residency
     def _residency(
@@ -698,6 +798,15 @@ class Engine:
                 )
 
     # ------------------------------------------------------------------ classification
+    def _unclassified(self, graph: FlowGraph, datamap: DataMap, findings: list[Finding]) -> None:
+        """RES-I001: a collected resource without a classification tag."""
+        mapless = not datamap.classification.values  # no values: no tag can classify
+        for s in graph:
+            if s.origin is not Origin.DECLARED and (not s.classified or mapless):
+                findings.append(self._finding(
+                    "RES-I001", s.id, SubjectKind.SYSTEM, f"{s.id} "
+                    f"({s.resource_id or s.location.describe()}) has no classification tag"))
+
     def _classification(
         self, graph: FlowGraph, datamap: DataMap, findings: list[Finding]
     ) -> None:
@@ -757,6 +866,21 @@ class Engine:
             f"{self.pack.info.version} was last checked on {checked.isoformat()}: decisions "
             "adopted, amended or ended since are not in it"))
 
+    def _unmodelled(self, transfers: list[Transfer], findings: list[Finding]) -> None:
+        """RES-P001 for a regime the pack models only from a later date than the evaluation
+        date (the Swiss FADP before 2023-09-01), once per regime a transfer was judged under."""
+        day = self.opt.as_of
+        for regime in sorted({t.regime for t in transfers}):
+            since = self.pack.regimes[regime].modelled_from
+            if since is None or day >= since:
+                continue
+            findings.append(self._finding(
+                "RES-P001", f"policy-pack:{self.pack.info.name}:{regime}", SubjectKind.PACK,
+                f"evaluated as of {day.isoformat()}, but policy pack {self.pack.info.name} "
+                f"models {self.pack.regimes[regime].name} only from {since.isoformat()}: the "
+                "law before that (and its lists) is not in it, so these verdicts are unreliable",
+                regime=regime))
+
     # ------------------------------------------------------------------ helpers
     @staticmethod
     def _finding(
@@ -783,20 +907,20 @@ class Engine:
         )
 
 
-def _stale(verdict: _SafeguardVerdict, third: tuple[str, ...], covered: bool,
+def _stale(verdict: _SafeguardVerdict, third: tuple[int, ...], covered: bool,
            out: list[_Spec]) -> None:
     """A stale entry (valid once) is RES-T005 when the transfer has no other basis, and
     RES-T008 (a record-hygiene warning) when another basis covers every destination."""
     for msg, instrument in verdict.stale:
         if covered:
-            out.append(("RES-T008", f"{msg}; the transfer relies on another basis, so this "
-                        "stale entry only needs removing from the map", third,
+            out.append(("RES-T008", text(msg, "; the transfer relies on another basis, so "
+                        "this stale entry only needs removing from the map"), third,
                         instrument, None))
         else:
             out.append(("RES-T005", msg, third, instrument, None))
 
 
-def _not_drafted_for(verdict: _SafeguardVerdict, importer: Party, third: tuple[str, ...],
+def _not_drafted_for(verdict: _SafeguardVerdict, importer: Party, third: tuple[int, ...],
                      out: list[_Spec]) -> None:
     """RES-T009: a safeguard relied on whose text excludes this importer (2021/914 and an
     importer itself subject to the GDPR under Art. 3(2))."""
@@ -804,21 +928,21 @@ def _not_drafted_for(verdict: _SafeguardVerdict, importer: Party, third: tuple[s
     for _sg, ins in verdict.art46:
         hit = sorted(quals & set(ins.not_drafted_for))
         if hit:
-            out.append(("RES-T009", f"{IMPORTER} is {', '.join(hit)}: {ins.name} is not "
-                        f"drafted for such an importer, though the flow remains a transfer",
+            out.append(("RES-T009", text(IMPORTER, f" is {', '.join(hit)}: {ins.name} is not "
+                        "drafted for such an importer, though the flow remains a transfer"),
                         third, ins.id, None))
 
 
-def _occasional_only(verdict: _SafeguardVerdict, derogated: tuple[str, ...],
+def _occasional_only(verdict: _SafeguardVerdict, derogated: tuple[int, ...],
                      out: list[_Spec]) -> None:
     """RES-T004: a recurring flow on a ground the law keeps for occasional transfers
     (GDPR recital 111: Art. 49(1)(b), (c), (e)); grounds without that limit pass."""
     sg, _, ground = verdict.derogations[0]
     if ground.recurring == "warning":
         label = sg.label()
-        out.append(("RES-T004", f"recurring transfer to {', '.join(derogated)} relies on "
-                    f"{label}, a ground for occasional transfers only", derogated, label,
-                    None))
+        out.append(("RES-T004", text("recurring transfer to ", Countries(derogated),
+                    f" relies on {label}, a ground for occasional transfers only"), derogated,
+                    label, None))
 
 
 @dataclass(frozen=True, slots=True)
@@ -831,6 +955,133 @@ class _Context:
     public_authority: bool  # the exporter acts as a public authority (Art. 49(3))
     recurring: bool
     instruments: frozenset[str]  # instrument ids of every safeguard on the flow
+    tool_regimes: tuple[str, ...] = ()  # the regimes whose tools serve this transfer
+
+
+@dataclass(frozen=True, slots=True)
+class _Case:
+    """One transfer case: everything the verdict depends on (the first flow's values)."""
+
+    regime: str
+    third: tuple[str, ...]
+    exporter: Party
+    importer: Party
+    exporter_role: Role
+    importer_role: Role
+    safeguards: tuple[Safeguard, ...]
+    recurring: bool
+    onward: bool
+    data: frozenset[str]  # scope data conditions the flow's categories trigger (hr_data, ...)
+    returns_to_controller: bool = False
+
+
+@dataclass(slots=True)
+class _Found:
+    """Per destination, what the bases left to say (filled by `_basis`)."""
+
+    bases: list[Basis] = field(default_factory=list)
+    out_of_scope: list[tuple[int, str]] = field(default_factory=list)  # index, decision
+    missing: list[int] = field(default_factory=list)
+    tia_needed: list[int] = field(default_factory=list)
+    derogated: list[int] = field(default_factory=list)
+    scope_notes: list[Text] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class _Data:
+    """A flow's categories as the law reads them."""
+
+    categories: tuple[str, ...]
+    special: tuple[str, ...]  # Art. 9 / Art. 10 categories among them
+    conditions: frozenset[str]  # scope data conditions they trigger (hr_data, health_data)
+
+
+class _DateClasses:
+    """Each date the engine compares a safeguard's dates with (the evaluation day, the day a
+    TIA review period began, every instrument's `valid_from`/`signed_until`), sorted. A
+    date's class is its place among them (before, on or after each): two dates of the same
+    class compare alike with all of them, so they give the same verdict."""
+
+    def __init__(self, day: dt.date, pack: PolicyPack) -> None:
+        marks = {day}
+        marks.update(day - dt.timedelta(days=r.tia_review_days) for r in pack.regimes.values())
+        for ins in pack.instruments:
+            marks.update(d for d in (ins.valid_from, ins.signed_until, ins.valid_until) if d)
+        self._marks = sorted(marks)
+        self._seen: dict[dt.date, int] = {}
+
+    def of(self, date: dt.date | None) -> int | None:
+        if date is None:
+            return None
+        hit = self._seen.get(date)
+        if hit is None:
+            i = bisect.bisect_left(self._marks, date)
+            on = i < len(self._marks) and self._marks[i] == date
+            hit = self._seen[date] = 2 * i + (1 if on else 0)
+        return hit
+
+
+def _validity(
+    index: int,
+    sg: Safeguard,
+    ins: Instrument,
+    day: dt.date,
+    ctx: _Context,
+    regime: Regime,
+) -> tuple[Text, str] | None:
+    """Why the flow's `index`-th safeguard cannot be relied on today, and whether it is
+    stale (valid once: an expired contract, an instrument past its end) or invalid."""
+    if not ins.transfer_tool:
+        return text(f"{ins.name} is not a transfer tool"), "invalid"
+    if ins.status != "in_force" and ins.valid_until is None:
+        return text(f"{ins.name} is {ins.status}"), _STALE
+    if ins.valid_from and day < ins.valid_from:
+        return text(f"{ins.name} applies only from {ins.valid_from}"), "invalid"
+    if sg.type in CONTRACT_TYPES:
+        problem = _signature_problem(index, sg, ins, day)
+        if problem is not None:
+            return problem, "invalid"
+    if ins.valid_until and day > ins.valid_until:
+        return text(f"{ins.name} could be relied on only until {ins.valid_until}"), _STALE
+    if sg.expires and day > sg.expires:
+        return text("expired on ", SafeguardDate(index, "expires")), _STALE
+    return _fit_problem(sg, ins, day, ctx, regime)
+
+
+def _signature_problem(index: int, sg: Safeguard, ins: Instrument, day: dt.date) -> Text | None:
+    """A contract counts from the day it was concluded, within the instrument's window."""
+    signed = SafeguardDate(index, "signed")
+    if sg.signed is None:
+        return text("no `signed` date recorded")
+    if sg.signed > day:
+        return text("signed ", signed, ", after the evaluation date")
+    if ins.signed_until and sg.signed > ins.signed_until:
+        return text("signed ", signed, f", but only contracts concluded on or before "
+                    f"{ins.signed_until} could rely on {ins.id}")
+    if ins.valid_from and sg.signed < ins.valid_from and ins.type != SafeguardType.SCC:
+        return text("signed ", signed, f", before the instrument applied ({ins.valid_from})")
+    return None
+
+
+def _fit_problem(
+    sg: Safeguard, ins: Instrument, day: dt.date, ctx: _Context, regime: Regime
+) -> tuple[Text, str] | None:
+    """Module, companion instrument, BCR approval, derogation ground."""
+    if sg.type == SafeguardType.SCC and ins.modules:
+        if sg.module is None:
+            return text("no SCC `module` given (1 C2C, 2 C2P, 3 P2P, 4 P2C)"), "invalid"
+        if sg.module not in ins.modules:
+            return text(f"module {sg.module} does not exist in {ins.id}"), "invalid"
+    if ins.attaches_to and not set(ins.attaches_to) & ctx.instruments:
+        return text(f"{ins.name} only works together with SCC "
+                    f"{' or '.join(ins.attaches_to)} on the same flow, and the flow has "
+                    "none"), "invalid"
+    found: tuple[str, str] | None = None
+    if sg.type == SafeguardType.BCR:
+        found = _bcr_problem(sg, day, ctx, regime)
+    elif sg.type == SafeguardType.DEROGATION:
+        found = _derogation_problem(sg, ins, ctx)
+    return (text(found[0]), found[1]) if found else None
 
 
 def _bcr_problem(
@@ -883,36 +1134,19 @@ def _derogation_problem(
     return None
 
 
-def _shape(safeguards: tuple[Safeguard, ...]) -> tuple[object, ...]:
-    """What of a flow's safeguards the verdict depends on (not the TIA's reference)."""
-    return tuple(
-        (sg.type, sg.instrument, sg.module, sg.signed, sg.expires, sg.article, sg.ref,
-         sg.approved_by, sg.approved, sg.tia is not None, sg.tia.date if sg.tia else None,
-         sg.conditions, sg.combines_eu_data)
-        for sg in safeguards
-    )
-
-
 def _stamp(
-    verdict: _Verdict, flow: Flow, regime: str, importer: Party, findings: list[Finding]
+    verdict: _Verdict, flow: Flow, regime: str, importer: Party, third: tuple[str, ...],
+    findings: list[Finding],
 ) -> None:
-    """The findings of a transfer shape's verdict, written for one flow."""
+    """The findings of a case's verdict, written for one flow (its own values quoted)."""
     prefix = f"{flow.id} ({regime}): "
-    for rule_id, body, countries, instrument, severity in verdict.findings:
+    for rule_id, body, where, instrument, severity in verdict.findings:
         r = RULES[rule_id]
-        text = prefix + body.replace(IMPORTER, importer.name)
-        if TIA_REF in text:
-            text = text.replace(TIA_REF, _newest_tia_ref(flow.safeguards))
+        countries = third if len(where) == len(third) else tuple(third[i] for i in where)
         findings.append(
-            Finding(rule_id, severity or r.severity, text, flow.id, "flow", regime,
-                    countries, instrument, r.remediation)
+            Finding(rule_id, severity or r.severity, prefix + body.render(flow, importer, third),
+                    flow.id, SubjectKind.FLOW, regime, countries, instrument, r.remediation)
         )
-
-
-def _newest_tia_ref(safeguards: tuple[Safeguard, ...]) -> str:
-    """The reference of the newest dated TIA (the one the message's date is from)."""
-    dated = [sg.tia for sg in safeguards if sg.tia and sg.tia.date]
-    return max(dated, key=lambda t: t.date or dt.date.min).ref if dated else "?"
 
 
 def _classified_safeguards(

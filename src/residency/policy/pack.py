@@ -27,6 +27,7 @@ from residency.policy.schema import (
     CountryGroupsFile,
     Instrument,
     InstrumentsFile,
+    OnwardRules,
     PackMeta,
     ProvidersFile,
     RegimesFile,
@@ -233,8 +234,9 @@ class PolicyPack:
         for scope in self.scopes.values():
             names.update(scope.requires_any)
             names.update(scope.requires_all)
-            if scope.hr_data is not None:
-                names.update(scope.hr_data.requires_any)
+            for cond in (scope.hr_data, scope.health_data):
+                if cond is not None:
+                    names.update(cond.requires_any)
         for prov in self.providers.values():
             names.update(prov.party.certifications)
         return frozenset(names)
@@ -253,6 +255,10 @@ class PolicyPack:
                     raise PolicyError(
                         str(self.root / "regimes.yaml"), f"regimes.{rid}", f"unknown country {c}"
                     )
+            for c in reg.incorporation_lag.states if reg.incorporation_lag else ():
+                if c not in known:
+                    raise PolicyError(str(self.root / "regimes.yaml"),
+                                      f"regimes.{rid}.incorporation_lag", f"unknown country {c}")
         seen: set[str] = set()
         for i, dec in enumerate(self.decisions):
             key = f"decisions[{i}](id={dec.id})"
@@ -268,6 +274,9 @@ class PolicyPack:
                 raise PolicyError(path, f"{key}.country", f"unknown country {dec.country}")
             if dec.status != "in_force" and dec.ended is None:
                 raise PolicyError(path, f"{key}.ended", f"status {dec.status} needs an end date")
+            onward = dec.onward_rules.regime if dec.onward_rules else None
+            if onward is not None and onward not in self.regimes:
+                raise PolicyError(path, f"{key}.onward_rules.regime", f"unknown regime {onward}")
         seen_i: set[tuple[str, str]] = set()
         for i, ins in enumerate(self.instruments):
             key = f"instruments[{i}](id={ins.id})"
@@ -383,6 +392,9 @@ class PolicyPack:
         importer: Party,
         assume_invalid: frozenset[str] = frozenset(),
         hr_data: bool = False,
+        *,
+        health_data: bool = False,
+        eea_efta: bool = False,
     ) -> AdequacyOutcome:
         """Is `country` adequate for this importer under `regime` on `day`? With `hr_data`
         the transfer carries human-resources data, which some scopes cover only for
@@ -391,15 +403,38 @@ class PolicyPack:
         for dec in self._by_country.get((regime, country), ()):
             if dec.id in assume_invalid or not dec.applies_on(day):
                 continue
+            if eea_efta and not dec.incorporated_on(day):
+                continue  # the exporter's EEA-EFTA state has not taken the decision yet
             scope = self.scopes[dec.scope]
             needs = scope.requires_any
             if hr_data and scope.hr_data is not None:
                 needs = scope.hr_data.requires_any
+            elif health_data and scope.health_data is not None:
+                needs = scope.health_data.requires_any
             held = importer.certifications | importer.subject_to
             if (not needs or set(needs) & held) and held.issuperset(scope.requires_all):
                 return AdequacyOutcome(dec, None)
             out_of_scope = dec
         return AdequacyOutcome(None, out_of_scope)
+
+    def onward_rules(self, regime: str, country: str, day: dt.date) -> OnwardRules | None:
+        """The country's own onward-transfer rules, when a decision in force relies on them."""
+        for dec in self._by_country.get((regime, country), ()):
+            if dec.onward_rules is not None and dec.applies_on(day):
+                return dec.onward_rules
+        return None
+
+    @cached_property
+    def eea_efta_lag(self) -> frozenset[str]:
+        """Exporter countries that take a new EU decision only once it is incorporated."""
+        return frozenset(s for r in self.regimes.values() if r.incorporation_lag
+                         for s in r.incorporation_lag.states)
+
+    @cached_property
+    def health_categories(self) -> frozenset[str]:
+        """Vocabulary categories that are health data (`dpv: pd:Health`)."""
+        return frozenset(name for name, e in self.vocabulary.data_categories.items()
+                         if e.dpv == "pd:Health")
 
     def has_adequacy(self, regime: str, country: str, day: dt.date) -> bool:
         """Any in-force decision for the country, whatever its scope."""

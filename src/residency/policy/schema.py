@@ -7,7 +7,7 @@ release. Every legal fact carries its instrument, dates and a source URL.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Literal, get_args
+from typing import Annotated, Literal
 
 from pydantic import (
     BaseModel,
@@ -19,6 +19,7 @@ from pydantic import (
 )
 
 from residency._io import BoundedDate
+from residency.model import SafeguardType
 
 Url = Annotated[str, StringConstraints(pattern=r"^https?://\S+$")]
 
@@ -88,6 +89,25 @@ class Authority(_Strict):
         return frozenset(n.casefold() for n in (self.id, self.name, *self.aliases))
 
 
+class ProcessorReturn(_Strict):
+    """The regime does not treat a processor handing data back to the controller it
+    processes them for as a restricted transfer (UK: ICO guidance, January 2026)."""
+
+    note: str
+    verified: bool = False
+    source: Url
+
+
+class IncorporationLag(_Strict):
+    """EEA-EFTA states where a new EU adequacy decision applies only once the EEA Joint
+    Committee has incorporated it (a decision's `eea_incorporation` says when)."""
+
+    states: list[str] = Field(min_length=1)
+    note: str = ""
+    verified: bool = False
+    source: Url
+
+
 class Regime(_Strict):
     name: str
     instrument: str
@@ -97,6 +117,11 @@ class Regime(_Strict):
     """A pack default for re-checking a TIA, not a statutory limit (messages say so)."""
     adequacy_review_years: int = 4
     authorities: list[Authority] = []
+    processor_return: ProcessorReturn | None = None
+    incorporation_lag: IncorporationLag | None = None
+    modelled_from: BoundedDate | None = None
+    """The first day this pack models the regime: an evaluation before it is RES-P001 (the
+    Swiss FADP before 2023-09-01: the old FADP Art. 6 and the FDPIC's list are not in it)."""
     source: Url
     note: str = ""
 
@@ -129,6 +154,34 @@ class Scope(_Strict):
     requires_all: list[str] = []
     excludes: str = ""
     hr_data: HrCondition | None = None
+    health_data: HrCondition | None = None
+    """Health data (vocabulary categories with `dpv: pd:Health`) are covered for importers
+    holding one of these instead (Swiss DPO Annex 1, Canada: the health acts of Ontario, New
+    Brunswick, Newfoundland and Labrador and Nova Scotia also qualify)."""
+
+
+class OnwardRules(_Strict):
+    """An adequacy decision that relies on the country's own rules for onward transfers
+    (Japan's Supplementary Rule 4, the DPF's onward-transfer principle, the UK GDPR for EU
+    data at a UK importer). `regime`: a regime of this pack whose transfer tools then serve
+    such onward transfers too (uk_gdpr: an IDTA)."""
+
+    rule: str
+    regime: str | None = None
+    note: str = ""
+    verified: bool = False
+    source: Url
+
+
+class EeaIncorporation(_Strict):
+    """When the EEA Joint Committee incorporated the decision into the EEA Agreement."""
+
+    status: Literal["incorporated", "pending"]
+    in_force: BoundedDate | None = None
+    jcd: str | None = None
+    note: str = ""
+    verified: bool = False
+    source: Url
 
 
 class AdequacyDecision(_Strict):
@@ -147,6 +200,8 @@ class AdequacyDecision(_Strict):
     risk: Literal["normal", "elevated"] = "normal"
     note: str = ""
     next_review: BoundedDate | None = None
+    onward_rules: OnwardRules | None = None
+    eea_incorporation: EeaIncorporation | None = None
     verified: bool = True
     source: Url
 
@@ -164,6 +219,16 @@ class AdequacyDecision(_Strict):
             return self.ended is not None and day < self.ended
         return True
 
+    def incorporated_on(self, day: dt.date) -> bool:
+        """In the EEA Agreement on `day`: incorporated, and in force there by then. A
+        decision without a record follows the EU dates (see regimes.yaml)."""
+        inc = self.eea_incorporation
+        if inc is None:
+            return True
+        if inc.status == "pending":
+            return False
+        return inc.in_force is None or day >= inc.in_force
+
 
 class AdequacyFile(_Strict):
     scopes: dict[str, Scope]
@@ -172,19 +237,10 @@ class AdequacyFile(_Strict):
 
 RoleName = Literal["controller", "processor"]
 
-InstrumentType = Literal[
-    "scc",
-    "idta",
-    "uk_addendum",
-    "bcr",
-    "code_of_conduct",
-    "certification",
-    "derogation",
-    "art28_clauses",
-]
+InstrumentType = SafeguardType
 
 
-SAFEGUARD_TYPES: frozenset[str] = frozenset(get_args(InstrumentType))
+SAFEGUARD_TYPES: frozenset[str] = frozenset(t.value for t in SafeguardType)
 """The `type` a safeguard in a map may have: the instrument types the pack can describe."""
 
 
