@@ -18,8 +18,8 @@ Each sub-processor is a system `saas:<vendor>:subprocessor:<slug>` (stable acros
 countries, fed by a `subprocessor` flow from every tenant of that vendor the list covers
 (`applies_to`: a list published for one hosting region). Without a list from the map, the
 pack's newest dated copy is used; one older than `subprocessors/policy.yaml` allows is
-tagged `residency:evidence-stale` (the engine's RES-S002 warning), and a list not read on the vendor's own page
-`saas:subprocessor-list-verified=false`.
+tagged `residency:evidence-stale` (the engine's RES-S002 warning), and a list not read on
+the vendor's own page `saas:subprocessor-list-verified=false`.
 """
 
 from __future__ import annotations
