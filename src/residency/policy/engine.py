@@ -87,6 +87,8 @@ class _Verdict:
     bases: tuple[Basis, ...]
     findings: list[_Spec]
     same_entity: bool = False
+    pairs: dict[tuple[str, ...], tuple[tuple[str, Basis], ...]] = field(default_factory=dict)
+    """(country, basis) pairs per destination tuple, shared by the flows of this verdict."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,8 +109,10 @@ class Engine:
         self._adequacy_cache: dict[tuple[object, ...], tuple[Basis | None, str | None]] = {}
         self._sg_cache: dict[tuple[object, ...], _SafeguardVerdict] = {}
         self._data_cache: dict[frozenset[str], _Data] = {}
-        self._class_cache: dict[tuple[object, ...], tuple[object, ...]] = {}
-        self._bases_cache: dict[tuple[object, ...], tuple[tuple[str, Basis], ...]] = {}
+        self._class_cache: dict[tuple[object, ...], int] = {}
+        # Composite parts of the verdict key, interned to small ints: a key of ints and
+        # strings hashes in constant time, where nested tuples re-hash on every lookup.
+        self._interned: dict[object, int] = {}
         self._onward_cache: dict[tuple[str, str], OnwardRules | None] = {}
         self._dates = _DateClasses(options.as_of, pack)
         self._efta_lag = pack.eea_efta_lag
@@ -298,7 +302,7 @@ class Engine:
             regimes = src_base | graph.carried_regimes(src.id, categories)
             in_order = ordered.get(regimes) or ordered.setdefault(regimes, tuple(sorted(regimes)))
             data: _Data | None = None
-            shape: tuple[object, ...] = ()
+            shape = 0
             src_party, dst_party = parties[src.party], parties[dst.party]
             for regime in in_order:
                 third = third_cache.get((dst.id, regime))
@@ -308,9 +312,11 @@ class Engine:
                 if not third:
                     continue
                 if data is None:
-                    shape, data = self._shape(flow.safeguards), self._data(categories)
+                    shape, data = self._intern(self._shape(flow.safeguards)), \
+                        self._data(categories)
                 onward = regime not in src_base
-                classes = self._classes(regime, third, dst_party, data.conditions,
+                classes = self._classes(regime, third, quals[dst.party], dst_party,
+                                        data.conditions,
                                         self._origin(regime, src_party.country, onward))
                 key = (regime, classes, src.party == dst.party,
                        src_party.group is not None and src_party.group == dst_party.group,
@@ -326,30 +332,32 @@ class Engine:
                         bool(key[-1])))
                 transfers.append(Transfer(
                     flow.id, regime, src.id, dst.id, src.party, dst.party, third,
-                    self._bases(third, verdict), data.categories, onward, flow.recurring,
+                    verdict.pairs.get(third) or verdict.pairs.setdefault(
+                        third, tuple(zip(third, verdict.bases, strict=True))),
+                    data.categories, onward, flow.recurring,
                     same_entity=verdict.same_entity, special_categories=data.special))
                 if verdict.findings:
                     _stamp(verdict, flow, regime, dst_party, third, findings)
 
-    def _classes(self, regime: str, third: tuple[str, ...], importer: Party,
-                 data: frozenset[str], origin: str) -> tuple[object, ...]:
-        """Each destination as the verdict sees it: its Art. 45 outcome for this importer
-        (countries without a decision are alike). Messages name the flow's own countries."""
-        key = (regime, third, importer.certifications | importer.subject_to, data, origin)
-        hit = self._class_cache.get(key)
+    def _intern(self, value: object) -> int:
+        """A small int standing for `value` (equal values, equal ints) for the run."""
+        hit = self._interned.get(value)
         if hit is None:
-            hit = self._class_cache[key] = tuple(
-                ANY_COUNTRY if c == ANY_COUNTRY
-                else self._adequacy(regime, c, importer, data, origin)
-                for c in third)
+            hit = self._interned[value] = len(self._interned)
         return hit
 
-    def _bases(self, third: tuple[str, ...], verdict: _Verdict) -> tuple[tuple[str, Basis], ...]:
-        """The flow's (country, basis) pairs, shared by every flow with those countries."""
-        key = (third, verdict.bases)
-        hit = self._bases_cache.get(key)
+    def _classes(self, regime: str, third: tuple[str, ...], quals: frozenset[str],
+                 importer: Party, data: frozenset[str], origin: str) -> int:
+        """Each destination as the verdict sees it: its Art. 45 outcome for this importer
+        (countries without a decision are alike), interned. Messages name the flow's own
+        countries. `quals` is the importer's certifications and `subject_to`."""
+        key = (regime, third, quals, data, origin)
+        hit = self._class_cache.get(key)
         if hit is None:
-            hit = self._bases_cache[key] = tuple(zip(third, verdict.bases, strict=True))
+            hit = self._class_cache[key] = self._intern(tuple(
+                ANY_COUNTRY if c == ANY_COUNTRY
+                else self._adequacy(regime, c, importer, data, origin)
+                for c in third))
         return hit
 
     def _data(self, categories: frozenset[str]) -> _Data:
