@@ -4,8 +4,9 @@
 
 For each size: generate a plan (benchmarks/gate_generate.py), then time each command as its
 own process (wall clock, CPU = user+sys, peak RSS from wait4). The floor is the cheapest
-possible gate: Python start-up plus `json.load` of the same file. Checkov runs once per size
-(minutes at 10,000 resources) with a custom policy equivalent to ours
+possible gate: Python start-up plus `json.load` of the same file, with the garbage
+collector on (`floor`) and off (`floor-gc0`, the real floor; target: gate within 2x).
+Checkov runs once per size (minutes at 10,000 resources) with a custom policy equivalent to ours
 (benchmarks/checkov_policy). Install it apart from the project, e.g.
 `python3 -m venv /tmp/checkov-venv && /tmp/checkov-venv/bin/pip install checkov==3.3.30`.
 """
@@ -58,6 +59,9 @@ def main() -> None:
                            check=True, stdout=subprocess.DEVNULL)
         commands = {
             "floor": [python, "-c", f"import json; json.load(open({str(plan)!r}))"],
+            # the real floor: json.load with the cyclic GC off, as the gate's reader runs it
+            "floor-gc0": [python, "-c", "import gc, json; gc.disable(); "
+                          f"json.load(open({str(plan)!r}))"],
             "gate": [residency, "gate", str(plan), "--map",
                      str(ROOT / "tests/plan/fixtures/map.yaml"), "--format", "sarif",
                      "--output", str(OUT / f"gate-{n}.sarif")],
@@ -72,8 +76,11 @@ def main() -> None:
         for name, (wall, cpu, rss, code) in results.items():
             print(f"{name:<10}{n:>10}{wall:>9.2f}{cpu:>8.2f}{rss:>9.0f}{code:>6}")
         gate_wall, floor_wall = results["gate"][0], results["floor"][0]
+        nogc = results["floor-gc0"]
         line = f"  {n}: gate/floor wall {gate_wall / floor_wall:.2f}x, cpu " \
-               f"{results['gate'][1] / results['floor'][1]:.2f}x"
+               f"{results['gate'][1] / results['floor'][1]:.2f}x; gate/floor-gc0 wall " \
+               f"{gate_wall / nogc[0]:.2f}x, cpu {results['gate'][1] / nogc[1]:.2f}x " \
+               "(target <= 2x)"
         if "checkov" in results:
             line += f"; checkov/gate wall {results['checkov'][0] / gate_wall:.0f}x"
         print(line, flush=True)

@@ -9,6 +9,7 @@ from residency.model import (
     CoverageGap,
     Finding,
     Flow,
+    KeyRef,
     Location,
     Origin,
     PackInfo,
@@ -22,6 +23,9 @@ from residency.model import (
     Transfer,
 )
 
+KEY = KeyRef("alias/crm", "aws:kms", "arn:aws:kms:us-east-1:111:key/mrk-1", "us-east-1", "111",
+             multi_region=True, primary_region="us-east-1", replica_regions=("eu-west-1",),
+             origin="AWS_KMS", key_manager="CUSTOMER")
 PACK = PackInfo("test-pack", "2025.1", dt.date(2025, 1, 1), "abc123")
 
 
@@ -48,7 +52,8 @@ def make_report(
     db = System("db", "vendor", Role.PROCESSOR, Location(provider="aws", regions=("us-east-1",)),
                 frozenset({"contact_details", "billing"}), access_from=frozenset({"IN"}),
                 origin=Origin.COLLECTED, resource_id="arn:aws:s3:::db", account="111",
-                tags=(("data-classification", "crm"),), regimes=frozenset({"eu_gdpr"}))
+                tags=(("data-classification", "crm"),), regimes=frozenset({"eu_gdpr"}),
+                keys=(KEY,))
     odd = System("odd", "vendor", Role.PROCESSOR, Location(unknown_reason="region unknown"),
                  classified=False, origin=Origin.PLANNED, name="Odd one")
     sg = Safeguard("scc", "2021/914", 2, dt.date(2024, 1, 10), None, None, "ref-1", None, None,

@@ -29,8 +29,8 @@ KILLED_WRITER = textwrap.dedent("""
     print("FIRST", flush=True)
 
     def pause(conn, cursor, statement, params, context, executemany):
-        if statement.lstrip().upper().startswith("INSERT INTO TRANSFERS"):
-            print("SYNC", flush=True)  # mid-transaction: the run row and a batch are written
+        if statement.lstrip().upper().startswith("INSERT INTO RUN_CHUNKS"):
+            print("SYNC", flush=True)  # mid-transaction: the run row and chunks are written
             time.sleep(120)
 
     sa.event.listen(store.engine, "after_cursor_execute", pause)
@@ -59,6 +59,20 @@ def _rows(store: Store, table: sa.Table) -> int:
         return int(conn.execute(sa.select(sa.func.count()).select_from(table)).scalar_one())
 
 
+def _stored_transfers(store: Store) -> int:
+    return sum(len(store.transfer_rows(r.id)) for r in store.runs())
+
+
+def _unreferenced_chunks(store: Store) -> int:
+    from residency.history.chunks import unpack_digests
+
+    with store.engine.connect() as conn:
+        used = {d for packed in conn.execute(sa.select(schema.run_chunks.c.digests)).scalars()
+                for d in unpack_digests(packed)}
+        return sum(d not in used for d in conn.execute(
+            sa.select(schema.chunks.c.digest)).scalars())
+
+
 def test_writer_killed_mid_transaction_leaves_only_complete_runs(db_url: str) -> None:
     proc = subprocess.Popen([sys.executable, "-c", KILLED_WRITER, db_url], env=_env(),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -78,7 +92,8 @@ def test_writer_killed_mid_transaction_leaves_only_complete_runs(db_url: str) ->
     with Store.open(db_url) as store:
         runs = store.runs()
         assert [r.count("transfers") for r in runs] == [10]
-        assert _rows(store, schema.transfers) == 10
+        assert _stored_transfers(store) == 10
+        assert _unreferenced_chunks(store) == 0  # the killed run's chunks rolled back too
         assert store.load_report(runs[0].id) == make_report(n_transfers=10)
         # still writable: the killed writer's lock died with it
         store.record(make_report(), command="scan", scope="scan:aws")
@@ -99,4 +114,10 @@ def test_two_concurrent_writers_both_land(db_url: str) -> None:
         assert len(runs) == 2 * per_writer
         assert {r.scope for r in runs} == {"scan:shard-1", "scan:shard-2"}
         assert all(r.count("transfers") == 3000 for r in runs)
-        assert _rows(store, schema.transfers) == 2 * per_writer * 3000
+        assert _stored_transfers(store) == 2 * per_writer * 3000
+        # six identical reports: the transfer rows are stored once and referenced six times
+        with store.engine.connect() as conn:
+            kinds = conn.execute(sa.select(schema.chunks.c.kind, sa.func.sum(
+                schema.chunks.c.rows)).group_by(schema.chunks.c.kind)).all()
+        assert dict(kinds)["transfers"] == 3000
+        assert _rows(store, schema.transfers) == 0  # nothing in the pre-chunk table

@@ -101,9 +101,10 @@ def test_azure_grs_copies_to_the_paired_region(ctx: PlanContext) -> None:
 )
 def test_unknown_values_fail_closed(ctx: PlanContext, address: str, reason: str) -> None:
     s = {x.id: x for x in _read("unknowns.json", ctx).systems}
-    assert s[address].location.unknown_reason is not None
-    assert reason in s[address].location.unknown_reason
-    assert s[address].location.unknown_reason.startswith(address)
+    why = s[address].location.unknown_reason
+    assert why is not None
+    assert reason in why
+    assert why.startswith(address)
 
 
 def test_classification_unknown_until_apply_keeps_the_location(ctx: PlanContext) -> None:

@@ -17,14 +17,23 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from residency.baseline import finding_fingerprint, transfer_context
-from residency.history.store import RunInfo, Store, TransferRow
-from residency.model import Finding, Severity
+from residency.history.store import RunInfo, Store, TransferRow, gc_paused
+from residency.model import Finding, KeyRef, Severity, System
 
 
 @dataclass(frozen=True, slots=True)
 class TransferChange:
     before: TransferRow
     after: TransferRow
+
+
+@dataclass(frozen=True, slots=True)
+class KeyChange:
+    """A system whose encryption keys changed: moved region, another key, another manager."""
+
+    system: str
+    before: tuple[KeyRef, ...]
+    after: tuple[KeyRef, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,12 +49,15 @@ class RunDiff:
     new_systems: tuple[str, ...] = ()
     """Systems the newer run has and the older did not (a SaaS vendor's new sub-processor
     is one even inside the EEA, where it makes no transfer)."""
+    changed_keys: tuple[KeyChange, ...] = ()
+    """Systems in both runs whose at-rest keys differ (a key that moved is TIA step 4
+    evidence that no longer holds)."""
 
     @property
     def empty(self) -> bool:
         return not (self.new_transfers or self.resolved_transfers or self.changed_transfers
                     or self.new_findings or self.resolved_findings or self.new_third_countries
-                    or self.new_systems)
+                    or self.new_systems or self.changed_keys)
 
     def new_errors(self) -> tuple[Finding, ...]:
         return tuple(f for f in self.new_findings
@@ -54,13 +66,28 @@ class RunDiff:
 
 def diff(store: Store, run_a: int, run_b: int) -> RunDiff:
     """Compare run_a (older) with run_b (newer)."""
+    with gc_paused():  # ~200,000 short-lived acyclic objects; see store.gc_paused
+        return _diff(store, run_a, run_b)
+
+
+def _diff(store: Store, run_a: int, run_b: int) -> RunDiff:
     info_a, info_b = store.run(run_a), store.run(run_b)
     out = diff_rows(info_a, info_b, store.transfer_rows(run_a), store.transfer_rows(run_b),
                     store.findings(run_a), store.findings(run_b))
-    before = {s.id for s in store.load_inventory(run_a).systems}
-    added = tuple(sorted(s.id for s in store.load_inventory(run_b).systems
-                         if s.id not in before))
-    return replace(out, new_systems=added)
+    before = {s.id: s for s in store.systems(run_a)}
+    after = store.systems(run_b)
+    added = tuple(sorted(s.id for s in after if s.id not in before))
+    return replace(out, new_systems=added, changed_keys=changed_keys(before.values(), after))
+
+
+def changed_keys(before: Iterable[System], after: Iterable[System]) -> tuple[KeyChange, ...]:
+    """Systems present in both whose keys differ in any recorded fact (order ignored)."""
+    old = {s.id: s.keys for s in before}
+    out = []
+    for s in sorted(after, key=lambda x: x.id):
+        if s.id in old and set(old[s.id]) != set(s.keys):
+            out.append(KeyChange(s.id, old[s.id], s.keys))
+    return tuple(out)
 
 
 def diff_rows(
@@ -139,6 +166,20 @@ def _f(f: Finding) -> str:
     return f"{f.severity.value.upper()} {f.rule} {f.message}" + (" (waived)" if f.waived else "")
 
 
+def _key(k: KeyRef) -> str:
+    name = k.arn or k.key or "service-owned key"
+    where = k.region or "unknown region"
+    if k.replica_regions:
+        where += f" (replicas {', '.join(k.replica_regions)})"
+    extra = [x for x in (k.key_manager and f"managed by {k.key_manager}",
+                         k.origin and f"origin {k.origin}") if x]
+    return f"{name} in {where}" + (f", {', '.join(extra)}" if extra else "")
+
+
+def _keys(keys: tuple[KeyRef, ...]) -> str:
+    return "; ".join(_key(k) for k in keys) or "no key recorded"
+
+
 def _sections(d: RunDiff) -> list[tuple[str, list[str]]]:
     return [
         ("New third countries", [f"{cat}: {', '.join(cs)}" for cat, cs in d.new_third_countries]),
@@ -152,6 +193,8 @@ def _sections(d: RunDiff) -> list[tuple[str, list[str]]]:
         ("New findings", [_f(f) for f in d.new_findings]),
         ("Resolved findings", [_f(f) for f in d.resolved_findings]),
         ("New systems", list(d.new_systems)),
+        ("Changed encryption keys", [f"{c.system}: {_keys(c.before)}  ⇒  {_keys(c.after)}"
+                                     for c in d.changed_keys]),
     ]
 
 
@@ -218,6 +261,8 @@ def diff_to_dict(d: RunDiff) -> dict[str, Any]:
         },
         "new_third_countries": {cat: list(cs) for cat, cs in d.new_third_countries},
         "new_systems": list(d.new_systems),
+        "changed_keys": [{"system": c.system, "before": [_key(k) for k in c.before],
+                          "after": [_key(k) for k in c.after]} for c in d.changed_keys],
         "new_transfers": [_transfer_dict(r) for r in d.new_transfers],
         "resolved_transfers": [_transfer_dict(r) for r in d.resolved_transfers],
         "changed_transfers": [{"before": _transfer_dict(c.before),

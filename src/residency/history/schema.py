@@ -1,5 +1,12 @@
 """The run-history schema (SQLAlchemy Core) and its ordered migrations.
 
+Schema 2 stores a run's content as content-addressed chunks: each chunk holds consecutive
+rows of one kind (systems, flows, transfers, findings, gaps) as compressed JSON, named by the
+digest of its rows, and `run_chunks` lists which chunks make up a run, in order. Runs whose
+rows did not change share their chunks, so a nightly run of an unchanged 10,000-flow map
+costs a few hundred chunk references. Runs recorded before schema 2 keep their rows in the
+per-kind tables (`runs.layout` NULL) and are read from there; nothing is rewritten.
+
 Tables and columns carry the schema version that introduced them in `info["since"]`.
 Migration 1 creates everything marked `since=1`; a later change marks its new table or
 column `since=N` and appends one function to `MIGRATIONS` (usually `add_since(conn, N)`),
@@ -44,6 +51,8 @@ runs = sa.Table(
     sa.Column("map_digest", sa.String(100)),
     sa.Column("assumed_invalid", sa.JSON, nullable=False),
     sa.Column("counts", sa.JSON, nullable=False),
+    # 2: rows in `chunks`; NULL: rows in the per-kind tables (runs recorded before schema 2)
+    sa.Column("layout", sa.Integer, info={"since": 2}),
     sa.Index("ix_runs_scope", "scope", "id"),
     info=_V1,
 )
@@ -162,6 +171,29 @@ gaps = sa.Table(
 )
 
 CHILD_TABLES = (systems, flows, transfers, findings, gaps)
+_V2 = {"since": 2}
+
+chunks = sa.Table(
+    "chunks",
+    METADATA,
+    sa.Column("digest", sa.String(32), primary_key=True),  # blake2b-128 of the rows, hex
+    sa.Column("kind", sa.String(20), nullable=False),  # the child table the rows belong to
+    sa.Column("rows", sa.Integer, nullable=False),
+    sa.Column("body", sa.LargeBinary, nullable=False),  # zlib of {"c": columns, "r": rows}
+    info=_V2,
+)
+
+run_chunks = sa.Table(
+    "run_chunks",
+    METADATA,
+    _run_fk(),
+    sa.Column("kind", sa.String(20), nullable=False),
+    # the run's chunks of this kind in order: their 16-byte digests, concatenated (one row
+    # per run and kind rather than one per chunk keeps an unchanged run to a few KiB)
+    sa.Column("digests", sa.LargeBinary, nullable=False),
+    sa.PrimaryKeyConstraint("run_id", "kind"),
+    info=_V2,
+)
 
 
 # ---------------------------------------------------------------------- migrations
@@ -206,7 +238,12 @@ def _m1(conn: sa.Connection) -> None:
     create_as_of(conn, 1)
 
 
+def _m2(conn: sa.Connection) -> None:
+    add_since(conn, 2)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "runs, systems, flows, transfers, findings, gaps", _m1),
+    Migration(2, "content-addressed chunks shared between runs (runs.layout)", _m2),
 )
 LATEST = MIGRATIONS[-1].version
