@@ -70,13 +70,13 @@ def test_xlsx_reads_back(run: Run) -> None:
     assert sheet.column_dimensions["D"].width >= len("destination_name")
 
 
-def test_xlsx_escapes_and_drops_what_xml_cannot_hold(tmp_path: Path) -> None:
+def test_xlsx_escapes_and_marks_what_xml_cannot_hold(tmp_path: Path) -> None:
     row = ("a<b & \"c\"", "ctl\x01\x0bchar", "x" * 40_000, "✎ ü", *([""] * (len(COLUMNS) - 4)))
     buf = io.BytesIO()
     write_register([row], "xlsx", buf)
     (back,) = openpyxl.load_workbook(buf, read_only=True)["Transfers"].iter_rows(
         min_row=2, values_only=True)
-    assert back[0] == "a<b & \"c\"" and back[1] == "ctlchar" and back[3] == "✎ ü"
+    assert back[0] == "a<b & \"c\"" and back[1] == "ctl\ufffd\ufffdchar" and back[3] == "✎ ü"
     assert len(back[2]) == 32_767  # Excel's cell limit, truncated with an ellipsis
 
 

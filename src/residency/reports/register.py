@@ -14,12 +14,9 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
-import re
-import zipfile
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import IO, TYPE_CHECKING
-from xml.sax.saxutils import escape
 
 from residency.model import ANY_COUNTRY, Basis, Flow, Party, Report, Safeguard, Tia, Transfer
 from residency.policy.pack import PolicyPack
@@ -229,160 +226,12 @@ def render_register(rows: Iterable[Row], fmt: str) -> bytes:
 
 
 # ---------------------------------------------------------------------- xlsx
-_NS = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
-_REL = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
-_PKG = "http://schemas.openxmlformats.org/package/2006"
-_CT = "application/vnd.openxmlformats-officedocument.spreadsheetml"
-_XML = '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
-_ILLEGAL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")  # not allowed in XML 1.0
-_MAX_CELL = 32_767  # characters Excel keeps in one cell
-_WIDTH_SAMPLE = 200  # rows the column widths are sized on
-
-
-class _Strings(dict[str, bytes]):
-    """The shared-strings table: each distinct value is escaped once and becomes the cell
-    `<c t="s"><v>N</v></c>`; rows are then joined from these (cells carry no `r`, which
-    SpreadsheetML makes optional, so they follow one another from column A)."""
-
-    def __missing__(self, value: str) -> bytes:
-        cell = self[value] = b'<c t="s"><v>%d</v></c>' % len(self)
-        return cell
-
-    def xml(self, out: IO[bytes], count: int) -> None:
-        out.write(f'{_XML}<sst xmlns="{_NS}" count="{count}" uniqueCount="{len(self)}">'
-                  .encode())
-        for value in self:
-            out.write(b'<si><t xml:space="preserve">' + _xml_text(value) + b"</t></si>")
-        out.write(b"</sst>")
-
-
-def _xml_text(value: str) -> bytes:
-    if len(value) > _MAX_CELL:
-        value = value[: _MAX_CELL - 1] + "…"
-    return escape(_ILLEGAL.sub("", value)).encode("utf-8")
-
-
 def _write_xlsx(rows: Iterable[Row], out: IO[bytes]) -> int:
-    """SpreadsheetML written as the rows come: a bold frozen header, columns sized to their
-    first 200 values, `XLSX_MAX_ROWS` rows a sheet.
+    """The register as one sheet (continued on "Transfers (2)", ... past `XLSX_MAX_ROWS`),
+    through the shared streaming writer."""
+    from residency.reports._xlsx import Sheet, write_xlsx
 
-    Written by hand, not by openpyxl (even write-only it built a cell object per value:
-    25 s for a 50,000-row register); the archive reads back with openpyxl and pandas.
-    """
-    strings = _Strings()
-    it = iter(rows)
-    first = [r for _, r in zip(range(_WIDTH_SAMPLE), it, strict=False)]
-    widths = [min(max(max([len(c), *(len(r[i]) for r in first)]) + 2, 8), 60)
-              for i, c in enumerate(COLUMNS)]
-    pending: Iterator[Row] = _chain(first, it)
-    per_sheet = XLSX_MAX_ROWS - 1
-    count, sheets = 0, 0
-    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as z:
-        while True:
-            sheets += 1
-            with z.open(f"xl/worksheets/sheet{sheets}.xml", "w") as sheet:
-                written = _write_sheet(sheet, pending, strings, widths, per_sheet)
-            count += written
-            if written < per_sheet:
-                break
-            peek = next(pending, None)  # exactly full: another sheet only if rows remain
-            if peek is None:
-                break
-            pending = _chain([peek], pending)
-        big = sum(len(v) for v in strings) * 4 + 40 * len(strings) > 2**31  # zip64 only then:
-        with z.open("xl/sharedStrings.xml", "w", force_zip64=big) as sst:  # Excel warns on it
-            strings.xml(sst, count * len(COLUMNS))
-        for name, data in _package(sheets).items():
-            z.writestr(name, data)
-    return count
-
-
-def _chain(head: list[Row], tail: Iterator[Row]) -> Iterator[Row]:
-    yield from head
-    yield from tail
-
-
-def _write_sheet(
-    sheet: IO[bytes], rows: Iterator[Row], strings: _Strings, widths: list[int], limit: int
-) -> int:
-    cols = "".join(f'<col min="{i}" max="{i}" width="{w}" customWidth="1"/>'
-                   for i, w in enumerate(widths, start=1))
-    header = "".join(f'<c r="{_col_letter(i)}1" t="inlineStr" s="1"><is><t>{c}</t></is></c>'
-                     for i, c in enumerate(COLUMNS, start=1))
-    sheet.write(
-        f'{_XML}<worksheet xmlns="{_NS}"><sheetViews><sheetView workbookViewId="0">'
-        '<pane ySplit="1" topLeftCell="A2" activePane="bottomLeft" state="frozen"/>'
-        '<selection pane="bottomLeft" activeCell="A2" sqref="A2"/></sheetView></sheetViews>'
-        f'<sheetFormatPr defaultRowHeight="15"/><cols>{cols}</cols><sheetData>'
-        f'<row r="1">{header}</row>'.encode())
-    cell = strings.__getitem__
-    n = 1
-    batch: list[bytes] = []
-    for row in rows:
-        n += 1
-        batch.append(b'<row r="%d">%s</row>' % (n, b"".join(map(cell, row))))
-        if len(batch) == 4096:
-            sheet.write(b"".join(batch))
-            batch.clear()
-        if n > limit:
-            break
-    sheet.write(b"".join(batch) + b"</sheetData></worksheet>")
-    return n - 1
-
-
-def _package(sheets: int) -> dict[str, str]:
-    """Workbook, relationships, content types and a style sheet with one bold font."""
-    names = [SHEET if i == 1 else f"{SHEET} ({i})" for i in range(1, sheets + 1)]
-    book = "".join(f'<sheet name="{n}" sheetId="{i}" r:id="rId{i}"/>'
-                   for i, n in enumerate(names, start=1))
-    rels = "".join(f'<Relationship Id="rId{i}" Type="{_REL}/worksheet" '
-                   f'Target="worksheets/sheet{i}.xml"/>' for i in range(1, sheets + 1))
-    overrides = "".join(f'<Override PartName="/xl/worksheets/sheet{i}.xml" '
-                        f'ContentType="{_CT}.worksheet+xml"/>' for i in range(1, sheets + 1))
-    return {
-        "[Content_Types].xml": (
-            f'{_XML}<Types xmlns="{_PKG}/content-types">'
-            '<Default Extension="rels" '
-            'ContentType="application/vnd.openxmlformats-package.relationships+xml"/>'
-            '<Default Extension="xml" ContentType="application/xml"/>'
-            f'<Override PartName="/xl/workbook.xml" ContentType="{_CT}.sheet.main+xml"/>'
-            f'<Override PartName="/xl/styles.xml" ContentType="{_CT}.styles+xml"/>'
-            f'<Override PartName="/xl/sharedStrings.xml" ContentType="{_CT}.sharedStrings+xml"/>'
-            f"{overrides}</Types>"),
-        "_rels/.rels": (
-            f'{_XML}<Relationships xmlns="{_PKG}/relationships">'
-            f'<Relationship Id="rId1" Type="{_REL}/officeDocument" Target="xl/workbook.xml"/>'
-            "</Relationships>"),
-        "xl/workbook.xml": (
-            f'{_XML}<workbook xmlns="{_NS}" xmlns:r="{_REL}"><sheets>{book}</sheets>'
-            "</workbook>"),
-        "xl/_rels/workbook.xml.rels": (
-            f'{_XML}<Relationships xmlns="{_PKG}/relationships">{rels}'
-            f'<Relationship Id="rIdS" Type="{_REL}/styles" Target="styles.xml"/>'
-            f'<Relationship Id="rIdT" Type="{_REL}/sharedStrings" Target="sharedStrings.xml"/>'
-            "</Relationships>"),
-        "xl/styles.xml": (
-            f'{_XML}<styleSheet xmlns="{_NS}">'
-            '<fonts count="2"><font><sz val="11"/><name val="Calibri"/></font>'
-            '<font><b/><sz val="11"/><name val="Calibri"/></font></fonts>'
-            '<fills count="2"><fill><patternFill patternType="none"/></fill>'
-            '<fill><patternFill patternType="gray125"/></fill></fills>'
-            '<borders count="1"><border><left/><right/><top/><bottom/><diagonal/></border>'
-            '</borders><cellStyleXfs count="1"><xf numFmtId="0" fontId="0" fillId="0" '
-            'borderId="0"/></cellStyleXfs><cellXfs count="2">'
-            '<xf numFmtId="0" fontId="0" fillId="0" borderId="0" xfId="0"/>'
-            '<xf numFmtId="0" fontId="1" fillId="0" borderId="0" xfId="0" applyFont="1"/>'
-            '</cellXfs><cellStyles count="1"><cellStyle name="Normal" xfId="0" '
-            'builtinId="0"/></cellStyles></styleSheet>'),
-    }
-
-
-def _col_letter(n: int) -> str:
-    out = ""
-    while n:
-        n, rem = divmod(n - 1, 26)
-        out = chr(65 + rem) + out
-    return out
+    return write_xlsx(out, [Sheet(SHEET, COLUMNS, rows)], max_rows=XLSX_MAX_ROWS)
 
 
 # ---------------------------------------------------------------------- cells
