@@ -251,13 +251,15 @@ RULES: dict[str, Rule] = {
         ),
         Rule(
             "RES-P001",
-            "Evaluation date beyond the policy pack's last check",
+            "Evaluation date outside what the policy pack models",
             Severity.WARNING,
             "GDPR Art. 45(3)-(5) (adequacy decisions are reviewed, amended and repealed)",
-            "The law is evaluated on a date after the pack's `last_checked`: decisions "
-            "adopted, amended or invalidated since then are not in the pack.",
+            "The law is evaluated on a date after the pack's `last_checked` (decisions "
+            "adopted, amended or invalidated since then are not in the pack), or before a "
+            "regime's `modelled_from` (e.g. the Swiss FADP before 2023-09-01: the old Act's "
+            "rules are not modelled), so the verdicts may be wrong.",
             "Update the policy pack (or point `--policies` at a current one), or evaluate on "
-            "an earlier date.",
+            "a date the pack models.",
             "https://github.com/residency/residency#updating-the-policy-packs",
         ),
         Rule(
