@@ -6,6 +6,7 @@ from importlib import resources
 from pathlib import Path
 
 import click
+from pydantic import BaseModel
 
 from residency.cli.common import guarded, policy_options
 from residency.policy.pack import PolicyPack
@@ -49,10 +50,7 @@ def list_(policies: Path | None, regime: str | None) -> None:
 def validate(policies: Path | None) -> None:
     """Load the pack with full schema and reference checks (exit 2 on the first problem)."""
     pack = PolicyPack.load(policies)
-    unverified = [d.id for d in pack.decisions if not d.verified]
-    unverified += [f"{i.id}/{i.regime}" for i in pack.instruments if not i.verified]
-    unverified += [f"scope {name} (hr_data)" for name, sc in sorted(pack.scopes.items())
-                   if sc.hr_data is not None and not sc.hr_data.verified]
+    unverified = _unverified(pack)
     click.echo(f"ok: {pack.info.name} {pack.info.version}: {len(pack.decisions)} decisions, "
                f"{len(pack.instruments)} instruments, {len(pack.regimes)} regimes, "
                f"{sum(len(t.locations) for t in pack.regions.values())} cloud locations")
@@ -173,3 +171,33 @@ def rules_document() -> str:
             f"**What to do:** {r.remediation}",
         ]
     return "\n".join(out) + "\n"
+
+
+def _unverified(pack: PolicyPack) -> list[str]:
+    """Every fact marked `verified: false`, at any depth (a decision, an instrument, a
+    scope's HR condition, a regime's incorporation lag or processor-return rule, ...), named
+    by its path: a new kind of fact is listed without a change here."""
+    roots: list[tuple[str, object]] = [(d.id, d) for d in pack.decisions]
+    roots += [(f"{i.id}/{i.regime}", i) for i in pack.instruments]
+    roots += [(f"scope {name}", sc) for name, sc in sorted(pack.scopes.items())]
+    roots += [(f"regime {rid}", reg) for rid, reg in sorted(pack.regimes.items())]
+    found: list[str] = []
+    for name, model in roots:
+        found += _walk(name, model, top=True)
+    return found
+
+
+def _walk(path: str, value: object, top: bool = False) -> list[str]:
+    if isinstance(value, BaseModel):
+        out = [path] if getattr(value, "verified", True) is False else []
+        for field in type(value).model_fields:
+            out += _walk(f"{path} ({field})" if top else f"{path}.{field}",
+                         getattr(value, field))
+        return out
+    if isinstance(value, list | tuple):
+        found = [p for i, v in enumerate(value)
+                 for p in _walk(f"{path}[{getattr(v, 'id', None) or i}]", v)]
+        return found if len(found) <= 5 else [f"{path}: {len(found)} of {len(value)} entries"]
+    if isinstance(value, dict):
+        return [p for k, v in value.items() for p in _walk(f"{path}[{k}]", v)]
+    return []
