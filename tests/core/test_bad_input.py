@@ -122,6 +122,10 @@ JSON_CASES = [
     ("duplicate key", '{"version": 1, "flows": [], "flows": []}', "duplicate key 'flows'"),
     ("lone surrogate", '{"version": 1, "parties": [{"id": "\\ud83d", "name": "x", '
      '"country": "IE"}]}', "lone surrogate escape \\ud83d"),
+    # upper-case hex, after an ordinary escape (`\u003c`, as Terraform writes `<`) that the
+    # fast pre-check passes over
+    ("lone surrogate upper case", '{"version": 1, "x": "\\u003c", "parties": [{"id": '
+     '"\\uDC00", "name": "x", "country": "IE"}]}', "lone surrogate escape \\uDC00"),
     ("deep nesting", '{"version": 1, "x": ' + "[" * 1500 + "]" * 1500 + "}",
      "nested more than 200 levels deep"),
     ("huge integer", '{"version": ' + "1" * 5000 + "}", "integer of 5000 digits"),

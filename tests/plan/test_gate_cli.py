@@ -185,3 +185,27 @@ def test_several_plans_at_once() -> None:
     ids = {s["id"] for s in json.loads(out)["systems"]}
     assert f"{FIXTURES / 'azure_grs.json'}:azurerm_storage_account.brgrs/secondary" in ids
     assert "crm" in ids
+
+
+@pytest.mark.parametrize("note", ["plain ascii", "Zürich – 東京"])
+def test_sarif_columns_point_at_the_address(note: str, tmp_path: Path) -> None:
+    """One-line plans (as `terraform show -json` writes them), ASCII or not: each result's
+    line and code-point column is where the resource's `"address"` key stands."""
+    doc = json.loads((FIXTURES / "google.json").read_text())
+    doc = {"format_version": doc["format_version"], "description": note, **doc}
+    plan = tmp_path / "plan.json"
+    plan.write_text(json.dumps(doc, ensure_ascii=False), encoding="utf-8")
+    out = tmp_path / "gate.sarif"
+    code, _, _ = gate(str(plan), "--map", MAP, "--as-of", AS_OF, "--format", "sarif",
+                      "--output", str(out))
+    assert code == 1
+    lines = plan.read_text(encoding="utf-8").split("\n")
+    located = 0
+    for result in json.loads(out.read_text())["runs"][0]["results"]:
+        loc = result["locations"][0]["physicalLocation"]
+        if not loc["artifactLocation"]["uri"].endswith("plan.json") or "startColumn" not in loc["region"]:
+            continue
+        line = lines[loc["region"]["startLine"] - 1]
+        assert line[loc["region"]["startColumn"] - 1:].startswith('"address"')
+        located += 1
+    assert located > 0

@@ -43,15 +43,19 @@ def gate(
     record: bool,
 ) -> None:
     """Check PLANS (`terraform show -json` output) for where data will live and be copied."""
+    from residency._io import paused_gc
     from residency.plan import PlanContext, load_plans
     from residency.policy.engine import Engine, EngineOptions
 
-    pack, datamap = load_inputs(policies, map_path, assume_invalid, map_required=False)
-    inventories = load_plans(list(plans), PlanContext(datamap.classification,
-                                                      pack.paired_region, pack.catalogue))
-    report = Engine(pack, EngineOptions(as_of, frozenset(assume_invalid))).run(
-        datamap, inventories
-    )
-    report = postprocess(report, waivers_path, baseline_path, write_baseline_path)
-    finish(report, fmt=fmt, output=output, fail_on=fail_on, command="gate",
-           scope="gate:" + ",".join(stable_path(p) for p in plans), db=db, record=record)
+    # One short run over acyclic records (plan, systems, findings): the cyclic collector
+    # would only rescan them, as it would a bare `json.load`; reference counting frees.
+    with paused_gc():
+        pack, datamap = load_inputs(policies, map_path, assume_invalid, map_required=False)
+        inventories = load_plans(list(plans), PlanContext(datamap.classification,
+                                                          pack.paired_region, pack.catalogue))
+        report = Engine(pack, EngineOptions(as_of, frozenset(assume_invalid))).run(
+            datamap, inventories
+        )
+        report = postprocess(report, waivers_path, baseline_path, write_baseline_path)
+        finish(report, fmt=fmt, output=output, fail_on=fail_on, command="gate",
+               scope="gate:" + ",".join(stable_path(p) for p in plans), db=db, record=record)

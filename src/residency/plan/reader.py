@@ -200,6 +200,14 @@ class _Reader:
         self.resources: dict[str, _Res] = {}
         self.deferred: list[_Res] = []
         self._by_value: dict[str, _Res] | None = None
+        # a plan has few distinct places: one Location object per (provider, regions, why)
+        self._locations: dict[tuple[str, tuple[str, ...], str | None], Location] = {}
+        self._types: dict[str, tuple[str | None, Entry | None]] = {}
+        self._modules: dict[str, str] = {}  # instance prefix -> configuration module
+        # classification value -> its categories (the first of a name, as `lookup` finds it)
+        self._categories: dict[str, frozenset[str]] = {}
+        for name, value in ctx.classification.values:
+            self._categories.setdefault(name, value.data_categories)
 
     # ------------------------------------------------------------------ walk
     def read(self, root: dict[str, Any]) -> Inventory:
@@ -246,7 +254,11 @@ class _Reader:
         if not isinstance(type_, str):
             return
         cat = self.ctx.catalogue
-        provider = cat.provider_of(type_)
+        known = self._types.get(type_)
+        if known is None:  # once per type: a plan has thousands of each
+            provider = cat.provider_of(type_)
+            known = self._types[type_] = (provider, cat.entry(type_) if provider else None)
+        provider, by_type = known
         if provider is None:
             return  # not a cloud data provider (random, null, tls, kubernetes, ...)
         vals = values if isinstance(values, dict) else {}
@@ -254,10 +266,13 @@ class _Reader:
         arm = vals.get("type")
         if isinstance(arm, str):  # azapi_resource: the ARM type decides
             entry = cat.entry(f"{type_}:{arm.partition('@')[0]}")
+        module = self._modules.get(prefix)
+        if module is None:
+            module = self._modules[prefix] = strip_instance_keys(prefix[:-1]) if prefix else ""
         item = _Res(
-            address, prefix, strip_instance_keys(prefix[:-1]) if prefix else "", type_,
+            address, prefix, module, type_,
             str(res.get("name", "")), vals, unknown if isinstance(unknown, dict) else {},
-            provider, entry or cat.entry(type_),
+            provider, entry or by_type,
         )
         self.resources[address] = item
         self.by_type.setdefault(type_, []).append(item)
@@ -300,7 +315,7 @@ class _Reader:
             got = settings[0].get("user_labels")  # Cloud SQL keeps its labels here
             if isinstance(got, dict):
                 tags.update(got)
-        if self.tag in tags:
+        if self.tag in tags or not unknown:  # nothing unknown: nothing pending
             return tags, None
         for key in _LABEL_KEYS:
             if key in _DERIVED_LABELS and not _marked(unknown, _DERIVED_LABELS[key], self.tag):
@@ -333,8 +348,9 @@ class _Reader:
                 where = f"{r.address}: location not found (catalogue: {_describe(entry)})"
         if regions is None and where is None:
             return None  # no location and nothing classified: not a data store we can see
-        cls = self.ctx.classification.lookup(str(value)) if value is not None else None
-        cats = cls.data_categories if cls else frozenset()
+        cats: frozenset[str] = frozenset()
+        if value is not None:
+            cats = self._categories.get(str(value), cats)
         if pending is not None:  # judged as possibly holding every classified category
             cats = frozenset().union(*(v.data_categories for _, v in
                                        self.ctx.classification.values))
@@ -342,7 +358,7 @@ class _Reader:
             id=r.address,
             party=r.provider,
             role=Role.PROCESSOR,
-            location=Location(provider=r.provider, regions=regions or (), unknown_reason=where),
+            location=self._location(r.provider, regions or (), where),
             data_categories=cats,
             origin=Origin.PLANNED,
             # a value the map does not list is still a classification (RES-I003)
@@ -354,6 +370,14 @@ class _Reader:
             pending=pending,
             keys=plan_keys(entry, r.values, r.unknown, r.address, regions or ()),
         )
+
+    def _location(self, provider: str, regions: tuple[str, ...], why: str | None) -> Location:
+        key = (provider, regions, why)
+        loc = self._locations.get(key)
+        if loc is None:
+            loc = self._locations[key] = Location(provider=provider, regions=regions,
+                                                  unknown_reason=why)
+        return loc
 
     def _locate(
         self, r: _Res, steps: tuple[Step, ...]

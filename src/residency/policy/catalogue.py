@@ -76,8 +76,21 @@ class Catalogue:
 
 
 # ---------------------------------------------------------------------- path look-up
+_PARSED: dict[str, tuple[str | int, ...]] = {}
+
+
 def parse_path(path: str) -> tuple[str | int, ...]:
-    """`cluster[*].zone` → ('cluster', '*', 'zone'); raises ValueError on a bad path."""
+    """`cluster[*].zone` → ('cluster', '*', 'zone'); raises ValueError on a bad path.
+    Catalogue paths are few and looked up per resource: each is parsed once."""
+    hit = _PARSED.get(path)
+    if hit is None:
+        hit = _parse_path(path)
+        if len(_PARSED) < 10_000:
+            _PARSED[path] = hit
+    return hit
+
+
+def _parse_path(path: str) -> tuple[str | int, ...]:
     parts: list[str | int] = []
     pos = 0
     for chunk in path.split("."):
@@ -100,27 +113,28 @@ def parse_path(path: str) -> tuple[str | int, ...]:
 
 def lookup(values: Any, path: tuple[str | int, ...]) -> Iterator[Any]:
     """Every value at `path` (several through `[*]`); missing parts yield nothing."""
-    if not path:
-        if values is not None:
-            yield values
-        return
-    head, rest = path[0], path[1:]
-    if isinstance(values, str) and values[:1] in "{[":
-        try:
-            values = json.loads(values)
-        except ValueError:
+    for i, head in enumerate(path):  # one frame down to the first `[*]`, if any
+        if isinstance(values, str) and values[:1] in "{[":
+            try:
+                values = json.loads(values)
+            except ValueError:
+                return
+        if head == "*":
+            if isinstance(values, list):
+                rest = path[i + 1:]
+                for item in values:
+                    yield from lookup(item, rest)
             return
-    if head == "*":
-        if isinstance(values, list):
-            for item in values:
-                yield from lookup(item, rest)
-        return
-    if isinstance(head, int):
-        if isinstance(values, list) and -len(values) <= head < len(values):
-            yield from lookup(values[head], rest)
-        return
-    if isinstance(values, dict) and head in values:
-        yield from lookup(values[head], rest)
+        if isinstance(head, int):
+            if not (isinstance(values, list) and -len(values) <= head < len(values)):
+                return
+            values = values[head]
+        elif isinstance(values, dict) and head in values:
+            values = values[head]
+        else:
+            return
+    if values is not None:
+        yield values
 
 
 def is_unknown(unknown: Any, path: tuple[str | int, ...]) -> bool:
@@ -187,7 +201,7 @@ def plan_keys(entry: Entry | None, values: Any, unknown: Any, address: str,
     A key known only after apply is kept with that reason: where it is held is unknown, so
     the key rules fail closed on it. Key Vault key ids (URLs naming no location) are left
     to the collectors, which read the vault's location."""
-    if entry is None:
+    if entry is None or not entry.keys:
         return ()
     found: dict[KeyRef, None] = {}
     for path in entry.keys:
