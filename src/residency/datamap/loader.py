@@ -117,6 +117,9 @@ def _check_hr_categories(head: DataMap, flows: list[Flow], builder: _Builder) ->
 _FLOW_KEYS = frozenset({"id", "from", "to", "data_categories", "recurring", "safeguards",
                         "purpose"})
 _SG_KEYS = frozenset(SafeguardIn.model_fields)
+_NONE: frozenset[str] = frozenset()
+"""The one empty set the loader hands out: CPython has no empty-frozenset singleton, and
+a million safeguards or systems each holding their own empty set cost 200 bytes apiece."""
 _NOT_A_DATE = object()
 
 
@@ -162,7 +165,8 @@ def _fast_safeguard(d: object) -> Safeguard | None:
             or not all(type(c) is str for c in conditions)):
         return None
     return Safeguard(kind, get("instrument"), module, signed, expires, get("article"),
-                     get("ref"), get("approved_by"), approved, tia, frozenset(conditions),
+                     get("ref"), get("approved_by"), approved, tia,
+                     frozenset(conditions) if conditions else _NONE,
                      combines)
 
 
@@ -214,6 +218,7 @@ class _Builder:
         self.places = pack.known_places
         self._cat_cache: dict[tuple[str, ...], frozenset[str]] = {}
         self._sg_ok: set[tuple[str, str | None]] = set()
+        self._sets: dict[frozenset[str], frozenset[str]] = {_NONE: _NONE}
         self.extra_flows: list[Flow] = []
         self.categories: frozenset[str] = pack.known_categories
         self.qualifications: frozenset[str] = pack.known_qualifications
@@ -275,8 +280,12 @@ class _Builder:
                     out[name] = decl.special
         return tuple(sorted(out.items()))
 
+    def share(self, value: frozenset[str]) -> frozenset[str]:
+        """One object per distinct set of names (systems repeat a few sets many times)."""
+        return self._sets.setdefault(value, value)
+
     def categories_of(self, names: Iterable[str], key: str) -> frozenset[str]:
-        out = frozenset(names)
+        out = self.share(frozenset(names))
         for name in out - self.categories:
             raise self.fail(key, _unknown("data category", name, self.categories,
                                           "declare it under the map's `data_categories:`"))
@@ -350,11 +359,11 @@ class _Builder:
                 role=Role(s.role),
                 location=self.location(s.location, f"{key}.location"),
                 data_categories=self.categories_of(s.data_categories, f"{key}.data_categories"),
-                access_from=frozenset(
+                access_from=self.share(frozenset(
                     self.country(c, f"{key}.access_from[{j}]")
                     for j, c in enumerate(s.access_from) if isinstance(c, str)
-                ),
-                regimes=frozenset(s.regimes),
+                )),
+                regimes=self.share(frozenset(s.regimes)),
                 name=s.name,
                 source_file=self.path,
             )
@@ -455,7 +464,7 @@ class _Builder:
                 out |= self.pack.expand([c])
             else:
                 out.add(self.country(c, key))
-        return Location(countries=frozenset(out))
+        return Location(countries=self.share(frozenset(out)))
 
 
 def _safeguard(s: SafeguardIn) -> Safeguard:
@@ -470,7 +479,7 @@ def _safeguard(s: SafeguardIn) -> Safeguard:
         approved_by=s.approved_by,
         approved=s.approved,
         tia=Tia(s.tia.ref, s.tia.date) if s.tia else None,
-        conditions=frozenset(s.conditions),
+        conditions=frozenset(s.conditions) if s.conditions else _NONE,
         combines_eu_data=s.combines_eu_data,
     )
 

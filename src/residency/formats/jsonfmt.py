@@ -8,7 +8,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any, TextIO
 
 from residency.formats.interface import Formatter
-from residency.model import Finding, KeyRef, Report, Transfer
+from residency.model import BasisKind, Finding, KeyRef, Report, Transfer
 
 SCHEMA_VERSION = 1
 
@@ -130,43 +130,109 @@ class JsonFormatter(Formatter):
             stream.write("\n")
             return
         dumps = _compact_encoder()
-        head = dumps(_head(report))
-        stream.write(head[:-1])
-        sections: list[tuple[str, Iterable[str]]] = [
-            ("systems", map(dumps, _systems(report))),
+        sink = _Sink(stream)
+        sink.add(dumps(_head(report))[:-1].encode())
+        sections: list[tuple[str, Iterable[bytes]]] = [
+            ("systems", (dumps(s).encode() for s in _systems(report))),
             ("transfers", _transfer_lines(report.transfers, dumps)),
-            ("findings", map(dumps, map(finding_to_dict, report.findings))),
-            ("coverage_gaps", map(dumps, _gaps(report))),
+            ("findings", _finding_lines(report.findings)),
+            ("coverage_gaps", (dumps(g).encode() for g in _gaps(report))),
         ]
         for name, lines in sections:
-            stream.write(f',\n"{name}":[')
+            sink.add(f',\n"{name}":['.encode())
             first = True
             for line in lines:
-                stream.write(("\n" if first else ",\n") + line)
+                sink.add(b"\n" + line if first else b",\n" + line)
                 first = False
-            stream.write("]")
-        stream.write("}\n")
+            sink.add(b"]")
+        sink.add(b"}\n")
+        sink.close()
 
 
-def _transfer_lines(transfers: Iterable[Transfer], dumps: Any) -> Iterator[str]:
+class _Sink:
+    """Collects encoded records and writes them in large blocks: the binary buffer under a
+    UTF-8 text stream when there is one (no decode and re-encode), else the text stream."""
+
+    BLOCK = 4096
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+        raw = getattr(stream, "buffer", None)
+        encoding = (getattr(stream, "encoding", None) or "").lower().replace("-", "")
+        self._raw = raw if raw is not None and encoding == "utf8" else None
+        if self._raw is not None:
+            stream.flush()
+        self._parts: list[bytes] = []
+
+    def add(self, piece: bytes) -> None:
+        self._parts.append(piece)
+        if len(self._parts) >= self.BLOCK:
+            self._flush()
+
+    def _flush(self) -> None:
+        block = b"".join(self._parts)
+        self._parts.clear()
+        if self._raw is not None:
+            self._raw.write(block)
+        else:
+            self._stream.write(block.decode())
+
+    def close(self) -> None:
+        self._flush()
+        if self._raw is not None:
+            self._raw.flush()
+
+
+def _transfer_lines(transfers: Iterable[Transfer], dumps: Any) -> Iterator[bytes]:
     """Transfers of one shape share their bases (and often categories) tuples: encode
     those once, by identity, and splice them into each record."""
-    fragments: dict[int, str] = {}
+    fragments: dict[int, tuple[bytes, bool]] = {}
+    encode = _bytes_encoder()
+    keep: list[object] = []  # the tuples keyed by id stay alive while the ids are used
     for t in transfers:
-        bases = fragments.get(id(t.bases))
-        if bases is None:
-            bases = fragments[id(t.bases)] = dumps(
+        bases = t.bases
+        hit = fragments.get(id(bases))
+        if hit is None:
+            keep.append(bases)
+            hit = fragments[id(bases)] = (dumps(
                 [{"country": c, "kind": b.kind, "reference": b.reference, "source": b.source}
-                 for c, b in t.bases]
-            )
-        record = dumps({
+                 for c, b in bases]
+            ).encode(), all(b.kind != BasisKind.NONE for _, b in bases))
+        record = encode({
             "flow": t.flow, "regime": t.regime, "exporter": t.exporter, "importer": t.importer,
             "exporter_party": t.exporter_party, "importer_party": t.importer_party,
             "countries": t.countries, "data_categories": t.data_categories, "onward": t.onward,
-            "recurring": t.recurring, "same_entity": t.same_entity, "lawful": t.lawful,
+            "recurring": t.recurring, "same_entity": t.same_entity,
+            "lawful": t.same_entity or hit[1],
         })
-        yield f'{record[:-1]},"bases":{bases}}}'
+        yield record[:-1] + b',"bases":' + hit[0] + b"}"
 
+
+def _finding_lines(findings: Iterable[Finding]) -> Iterator[bytes]:
+    """One finding per record, as `finding_to_dict` (severity values looked up once)."""
+    encode = _bytes_encoder()
+    severities: dict[object, str] = {}
+    for f in findings:
+        sev = severities.get(f.severity)
+        if sev is None:
+            sev = severities[f.severity] = f.severity.value
+        yield encode({
+            "rule": f.rule, "severity": sev, "subject": f.subject,
+            "subject_kind": f.subject_kind, "regime": f.regime, "countries": f.countries,
+            "instrument": f.instrument, "message": f.message, "hint": f.hint,
+            "waived": f.waived, "waiver_reason": f.waiver_reason,
+            "fingerprint": f.fingerprint,
+        })
+
+
+def _bytes_encoder() -> Any:
+    """orjson's bytes as they are; the stdlib's compact encoding, UTF-8, without it."""
+    try:
+        import orjson
+    except ImportError:  # pragma: no cover - orjson is a dependency
+        enc = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+        return lambda obj: enc(obj).encode()
+    return orjson.dumps
 
 
 def _compact_encoder() -> Any:

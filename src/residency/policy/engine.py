@@ -77,6 +77,10 @@ class _SafeguardVerdict:
 # rule, message body, countries (places in the flow's destination list), instrument,
 # severity (None: the rule's own)
 _Spec = tuple[str, Text, tuple[int, ...], str | None, Severity | None]
+# rule, severity, message when it quotes nothing of the flow, body, countries, instrument,
+# remediation: a `_Spec` as `_stamp` writes it
+_Stamp = tuple[str, Severity, str | None, Text, tuple[int, ...], str | None, str | None]
+_Subsets = dict[tuple[tuple[str, ...], tuple[int, ...]], tuple[str, ...]]
 _STALE = "stale"  # marks a validity problem of an entry that was once valid
 
 
@@ -89,6 +93,8 @@ class _Verdict:
     same_entity: bool = False
     pairs: dict[tuple[str, ...], tuple[tuple[str, Basis], ...]] = field(default_factory=dict)
     """(country, basis) pairs per destination tuple, shared by the flows of this verdict."""
+    stamps: list[_Stamp] = field(default_factory=list)
+    """`findings` prepared for stamping onto flows (filled on first use, see `_prepare`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -293,6 +299,7 @@ class Engine:
         systems, parties = graph.systems, graph.parties
         quals = {p.id: p.certifications | p.subject_to for p in parties.values()}
         ordered: dict[frozenset[str], tuple[str, ...]] = {}
+        subsets: _Subsets = {}
         for flow in graph.flows:
             categories = flow.data_categories or graph.categories_held(flow.source)
             if not categories:
@@ -302,8 +309,9 @@ class Engine:
             regimes = src_base | graph.carried_regimes(src.id, categories)
             in_order = ordered.get(regimes) or ordered.setdefault(regimes, tuple(sorted(regimes)))
             data: _Data | None = None
-            shape = 0
+            fixed: tuple[object, ...] = ()  # the key's parts that are the flow's, not the regime's
             src_party, dst_party = parties[src.party], parties[dst.party]
+            dst_quals = quals[dst.party]
             for regime in in_order:
                 third = third_cache.get((dst.id, regime))
                 if third is None:
@@ -312,32 +320,31 @@ class Engine:
                 if not third:
                     continue
                 if data is None:
-                    shape, data = self._intern(self._shape(flow.safeguards)), \
-                        self._data(categories)
+                    data = self._data(categories)
+                    fixed = (src.party == dst.party,
+                             src_party.group is not None and src_party.group == dst_party.group,
+                             dst_quals, src.role, dst.role,
+                             self._intern(self._shape(flow.safeguards)), flow.recurring,
+                             data.conditions, src_party.public_authority)
                 onward = regime not in src_base
-                classes = self._classes(regime, third, quals[dst.party], dst_party,
-                                        data.conditions,
-                                        self._origin(regime, src_party.country, onward))
-                key = (regime, classes, src.party == dst.party,
-                       src_party.group is not None and src_party.group == dst_party.group,
-                       quals[dst.party], src.role, dst.role, shape, flow.recurring, onward,
-                       data.conditions, src_party.public_authority,
-                       self._origin(regime, src_party.country, onward),
-                       self._returns(graph, regime, src, dst, onward))
+                origin = self._origin(regime, src_party.country, onward)
+                returns = self._returns(graph, regime, src, dst, onward)
+                key = (regime, self._classes(regime, third, dst_quals, dst_party,
+                                             data.conditions, origin),
+                       onward, origin, returns, fixed)
                 verdict = verdicts.get(key)
                 if verdict is None:
                     verdict = verdicts[key] = self._verdict(_Case(
                         regime, third, src_party, dst_party, src.role, dst.role,
-                        flow.safeguards, flow.recurring, onward, data.conditions,
-                        bool(key[-1])))
+                        flow.safeguards, flow.recurring, onward, data.conditions, bool(returns)))
                 transfers.append(Transfer(
                     flow.id, regime, src.id, dst.id, src.party, dst.party, third,
                     verdict.pairs.get(third) or verdict.pairs.setdefault(
                         third, tuple(zip(third, verdict.bases, strict=True))),
-                    data.categories, onward, flow.recurring,
-                    same_entity=verdict.same_entity, special_categories=data.special))
+                    data.categories, onward, flow.recurring, verdict.same_entity,
+                    data.special))
                 if verdict.findings:
-                    _stamp(verdict, flow, regime, dst_party, third, findings)
+                    _stamp(verdict, flow, regime, dst_party, third, findings, subsets)
 
     def _intern(self, value: object) -> int:
         """A small int standing for `value` (equal values, equal ints) for the run."""
@@ -1144,17 +1151,31 @@ def _derogation_problem(
 
 def _stamp(
     verdict: _Verdict, flow: Flow, regime: str, importer: Party, third: tuple[str, ...],
-    findings: list[Finding],
+    findings: list[Finding], subsets: _Subsets,
 ) -> None:
-    """The findings of a case's verdict, written for one flow (its own values quoted)."""
+    """The findings of a case's verdict, written for one flow (its own values quoted);
+    `subsets` shares the tuples of countries a finding names, across flows."""
     prefix = f"{flow.id} ({regime}): "
+    specs = verdict.stamps or _prepare(verdict)
+    n = len(third)
+    for rule_id, severity, literal, body, where, instrument, hint in specs:
+        message = prefix + (literal if literal is not None
+                            else body.render(flow, importer, third))
+        countries = third if len(where) == n else subsets.get((third, where))
+        if countries is None:  # the same subsets recur on every flow to these places: share
+            countries = subsets[(third, where)] = tuple(third[i] for i in where)
+        findings.append(Finding(rule_id, severity, message, flow.id, SubjectKind.FLOW,
+                                regime, countries, instrument, hint))
+
+
+def _prepare(verdict: _Verdict) -> list[_Stamp]:
+    """A verdict's findings with what is the same on every flow worked out once: the
+    rule's severity and remediation, and the message when it quotes nothing of the flow."""
     for rule_id, body, where, instrument, severity in verdict.findings:
         r = RULES[rule_id]
-        countries = third if len(where) == len(third) else tuple(third[i] for i in where)
-        findings.append(
-            Finding(rule_id, severity or r.severity, prefix + body.render(flow, importer, third),
-                    flow.id, SubjectKind.FLOW, regime, countries, instrument, r.remediation)
-        )
+        verdict.stamps.append((rule_id, severity or r.severity, body.literal, body, where,
+                               instrument, r.remediation))
+    return verdict.stamps
 
 
 def _classified_safeguards(
