@@ -139,6 +139,59 @@ def write_atomic(
         fh.write(data)
 
 
+def write_new(path: Path, data: bytes) -> bool:
+    """Write `data` to `path` only if nothing is there; False (nothing written) if a file,
+    link or directory already is. For the many new files of one run (TIA drafts): the
+    content goes to a temporary sibling linked into place, so a reader never sees half a
+    file and a file that appeared meanwhile is never replaced, at a few system calls per
+    file instead of `write_atomic`'s ownership checks (nothing exists to check).
+    The caller has made `path.parent` and checked it is no input of the run."""
+    _install_signal_cleanup()
+    _sweep_leftovers(path)
+    directory = os.fspath(path.parent)
+    tmp = os.path.join(directory, _temp_name(path.name))  # noqa: PTH118 - hot loop
+    _LIVE.add(tmp)
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0),
+                     0o666)  # the umask applies, as for any new file
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+            st = os.fstat(fd)
+        finally:
+            os.close(fd)
+        try:
+            os.link(tmp, path)  # never replaces: EEXIST if something is there now
+        except FileExistsError:
+            return False
+        except OSError:  # no hard links on this file system: rename, after checking
+            if os.path.lexists(path):
+                return False
+            Path(tmp).replace(path)
+    except OSError as exc:
+        raise ResidencyError(f"{path}: cannot write: {exc.strerror}") from None
+    finally:
+        with suppress(OSError):
+            os.unlink(tmp)  # noqa: PTH108
+        _LIVE.discard(tmp)
+    written = _WRITTEN.get()
+    if written is not None:
+        written.add((st.st_dev, st.st_ino))
+    return True
+
+
+_TEMP_SERIAL = iter(range(1 << 62))
+
+
+def _temp_name(name: str) -> str:
+    """`.<name>.residency-<pid>.<token>.tmp`, the shape `_sweep_leftovers` recognises."""
+    return f".{name}.residency-{os.getpid()}.{_TOKEN}{next(_TEMP_SERIAL)}.tmp"
+
+
+_TOKEN = os.urandom(4).hex()
+
+
 def guard_output(path: Path) -> None:
     """Refuse (ResidencyError) what `atomic_output` would refuse, for writers that open the
     path themselves (pandas: `scan --inventory-out`, `export`)."""

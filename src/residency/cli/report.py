@@ -145,9 +145,9 @@ class _TiaFiles(Mapping[str, str]):
 
         doc = self.plan.builder.document(list(self.groups[name]))
         if self.fmt == "html":
-            from residency.reports.html import render_html
+            from residency.reports.tia import render_draft_html
 
-            return render_html(self.run.report, self.run.parties, [doc])
+            return render_draft_html(doc)  # the draft alone, not the whole report
         return render_markdown(doc)
 
     def __iter__(self) -> Iterator[str]:

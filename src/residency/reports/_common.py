@@ -162,26 +162,38 @@ class CountryPart:
     group: str | None = None  # the pack's group id (`EU`, `EEA`), None for one country
 
 
+def cover_countries(
+    codes: Iterable[str], groups: Mapping[str, frozenset[str]], *, min_group: int,
+    max_groups: int | None = None,
+) -> tuple[list[tuple[str, frozenset[str]]], list[str]]:
+    """The one way a country set is summarised: greedily, the group covering most of what
+    is left (on a tie the first in `groups`' order: `country_groups` puts the smaller group
+    first, EU before EEA), while it covers at least `min_group` codes, at most `max_groups`
+    groups. Returns each group taken with the codes it stands for, and the rest, sorted."""
+    left = set(codes)
+    candidates = list(groups.items())
+    taken: list[tuple[str, frozenset[str]]] = []
+    while candidates and (max_groups is None or len(taken) < max_groups):
+        best = max(range(len(candidates)), key=lambda i: (len(left & candidates[i][1]), -i))
+        name, members = candidates.pop(best)
+        hit = frozenset(left & members)
+        if len(hit) < min_group:
+            break
+        taken.append((name, hit))
+        left -= hit
+    return taken, sorted(left)
+
+
 def country_parts(
     codes: Iterable[str], pack: PolicyPack, *, min_group: int = 5
 ) -> tuple[CountryPart, ...]:
     """A country set as the pack's groups (`country_groups.yaml`) plus the rest, so an EU
-    multi-region store reads `EU (27)` rather than 27 codes. Greedy: the group covering most
-    of what is left (the smaller group on a tie: EU before EEA), while it covers at least
-    `min_group` codes; the counts say how many of the group's members are in the set."""
-    left = set(codes)
-    groups = [(g, pack.expand([g])) for g in pack.group_names]
-    parts: list[CountryPart] = []
-    while groups:
-        best = max(groups, key=lambda gm: (len(left & gm[1]), -len(gm[1])))
-        hit = left & best[1]
-        if len(hit) < min_group:
-            break
-        parts.append(CountryPart(f"{best[0]} ({len(hit)})", tuple(sorted(hit)), best[0]))
-        left -= hit
-        groups.remove(best)
-    parts.extend(CountryPart(c, (c,)) for c in sorted(left))
-    return tuple(parts)
+    multi-region store reads `EU (27)` rather than 27 codes (`cover_countries`, every group
+    covering at least `min_group`); the counts say how many of the group's members are in
+    the set."""
+    taken, rest = cover_countries(codes, country_groups(pack), min_group=min_group)
+    return (*(CountryPart(f"{g} ({len(hit)})", tuple(sorted(hit)), g) for g, hit in taken),
+            *(CountryPart(c, (c,)) for c in rest))
 
 
 def countries_text(codes: Iterable[str], pack: PolicyPack, *, min_group: int = 5) -> str:
@@ -312,20 +324,16 @@ def summarise_countries(
     codes: Iterable[str], groups: Mapping[str, frozenset[str]], limit: int = 3
 ) -> str:
     """`DE, US` for a few countries; `EU (27)` or `EEA (30) + US` for many, so a multi-region
-    bucket reads as one place, not 27 lines. `groups` comes from `country_groups`."""
+    bucket reads as one place, not 27 lines: `cover_countries` with one group, which must
+    cover more than `limit`. `groups` comes from `country_groups`."""
     cs = sorted(set(codes))
     if len(cs) <= limit:
         return ", ".join(cs)
-    best: tuple[str, int] | None = None
-    for name, members in groups.items():  # smallest group first: EU before EEA
-        inside = sum(1 for c in cs if c in members)
-        if inside > limit and (best is None or inside > best[1]):
-            best = (name, inside)
-    if best is None:
+    taken, rest = cover_countries(cs, groups, min_group=limit + 1, max_groups=1)
+    if not taken:
         return f"{len(cs)} countries"
-    name, inside = best
-    rest = [c for c in cs if c not in groups[name]]
-    text = f"{name} ({inside})"
+    name, inside = taken[0]
+    text = f"{name} ({len(inside)})"
     if not rest:
         return text
     if len(rest) <= limit:

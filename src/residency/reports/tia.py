@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import hashlib
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
@@ -258,6 +258,31 @@ def render_markdown(doc: TiaDocument) -> str:
     return _skeleton().render(doc=doc, body="".join(out), findings=findings, sources=cited)
 
 
+def render_draft_html(doc: TiaDocument) -> str:
+    """The draft alone as a small self-contained HTML page, in the HTML report's style
+    (the `<style>` of `report.html.j2`, read once, so the two never drift apart)."""
+    from markupsafe import Markup
+
+    style = Markup(_report_style())  # noqa: S704 - our own template's stylesheet
+    return _html_page().render(doc=doc, style=style)
+
+
+@functools.cache
+def _html_page() -> jinja2.Template:
+    return template_env().get_template("tia.html.j2")
+
+
+@functools.cache
+def _report_style() -> str:
+    env = template_env()
+    assert env.loader is not None  # template_env always sets its loader
+    source = env.loader.get_source(env, "report.html.j2")[0]
+    start, end = source.find("<style>"), source.find("</style>")
+    if start < 0 or end < start:
+        raise ReportError("report.html.j2 holds no <style> block for the TIA pages")
+    return source[start + len("<style>"):end].strip("\n")
+
+
 @functools.cache
 def _skeleton() -> jinja2.Template:
     return template_env().get_template("tia.md.j2")
@@ -344,7 +369,7 @@ def write_drafts(directory: Path, files: Mapping[str, str | bytes]) -> DraftsWri
     """
     import json
 
-    from residency._output import forcing, is_leftover_name, remove_leftovers, write_atomic
+    from residency._output import remove_leftovers, run_inputs, write_atomic, write_new
     from residency.reports._common import MANIFEST
 
     if directory.exists() and not directory.is_dir():
@@ -357,22 +382,23 @@ def write_drafts(directory: Path, files: Mapping[str, str | bytes]) -> DraftsWri
                               "overwrite each other on some file systems")
     recorded = _recorded_drafts(directory / DRAFTS_MANIFEST)
     legacy = _legacy_names(directory / MANIFEST)  # names `write_directory` (the demo) wrote
-    if directory.is_dir() and not forcing():
-        known = set(recorded) | legacy | {DRAFTS_MANIFEST, MANIFEST}
-        foreign = sorted(p.name for p in directory.iterdir()
-                         if p.name not in known and not is_leftover_name(p.name))
-        if foreign:
-            raise ReportError(
-                f"{directory}: not empty and holds files residency did not write "
-                f"({', '.join(foreign[:3])}{'…' if len(foreign) > 3 else ''}); choose an empty "
-                "or new directory, or use --force to write beside them"
-            )
+    present = _listing(directory)  # name → is a file (links followed); one listing
+    _refuse_foreign(directory, present, set(recorded) | legacy | {DRAFTS_MANIFEST, MANIFEST})
     written: list[Path] = []
     kept: list[KeptDraft] = []
+    _make_directory(directory)
+    remove_leftovers(directory / DRAFTS_MANIFEST)  # once: every draft is in this directory
+    # a name nothing holds yet is written without the checks an existing file needs, unless
+    # it is an input of this run (refused by `write_atomic`, whatever is there)
+    inputs = {p.name for p in run_inputs() if p.parent == directory.resolve()}
     for name, data in files.items():
-        digest = _sha256(data.encode() if isinstance(data, str) else data)
+        raw = data.encode() if isinstance(data, str) else data
+        digest = _sha256(raw)
         path = directory / name
-        remove_leftovers(path)
+        if name not in present and name not in inputs and write_new(path, raw):
+            recorded[name] = digest
+            written.append(path)
+            continue
         current = _file_digest(path)
         if current is not None and current != digest and recorded.get(name) != current:
             path_new = _beside(path, recorded, digest)
@@ -382,7 +408,8 @@ def write_drafts(directory: Path, files: Mapping[str, str | bytes]) -> DraftsWri
             write_atomic(path, data, ours=True)
         recorded[path.name] = digest
         written.append(path)
-    recorded = {n: d for n, d in sorted(recorded.items()) if (directory / n).is_file()}
+    on_disk = {n for n, is_file in present.items() if is_file} | {p.name for p in written}
+    recorded = {n: d for n, d in sorted(recorded.items()) if n in on_disk}
     write_atomic(directory / DRAFTS_MANIFEST, json.dumps(
         {"residency_drafts": 1, "files": recorded}, indent=2) + "\n", ours=True)
     if legacy:  # keep the names-only manifest in step, or `write_directory` refuses the folder
@@ -390,6 +417,20 @@ def write_drafts(directory: Path, files: Mapping[str, str | bytes]) -> DraftsWri
             {"files": sorted(legacy | set(recorded) | {DRAFTS_MANIFEST})}, indent=2) + "\n",
             ours=True)
     return DraftsWritten(tuple(written), tuple(kept))
+
+
+def _refuse_foreign(directory: Path, present: Mapping[str, bool], known: set[str]) -> None:
+    from residency._output import forcing, is_leftover_name
+
+    if not present or forcing():
+        return
+    foreign = sorted(n for n in present if n not in known and not is_leftover_name(n))
+    if foreign:
+        raise ReportError(
+            f"{directory}: not empty and holds files residency did not write "
+            f"({', '.join(foreign[:3])}{'…' if len(foreign) > 3 else ''}); choose an empty "
+            "or new directory, or use --force to write beside them"
+        )
 
 
 def _beside(path: Path, recorded: Mapping[str, str], digest: str) -> Path:
@@ -404,6 +445,27 @@ def _beside(path: Path, recorded: Mapping[str, str], digest: str) -> Path:
         if current is None or current == digest or recorded.get(candidate.name) == current:
             return candidate
     raise ReportError(f"{path}: too many edited copies beside it; tidy the directory")
+
+
+def _listing(directory: Path) -> dict[str, bool]:
+    """The directory's entries, each with whether it is a file (links followed); empty if
+    there is no directory yet."""
+    import os
+
+    try:
+        with os.scandir(directory) as entries:
+            return {e.name: e.is_file() for e in entries}
+    except (FileNotFoundError, NotADirectoryError):
+        return {}
+    except OSError as exc:
+        raise ReportError(f"{directory}: cannot read: {exc.strerror}") from None
+
+
+def _make_directory(directory: Path) -> None:
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ReportError(f"{directory}: cannot create: {exc.strerror}") from None
 
 
 def _recorded_drafts(manifest: Path) -> dict[str, str]:
@@ -463,9 +525,14 @@ class _Builder:
         self.special = dict(report.special_categories)
         self.flows = flows_by_id(report)
         self.by_flow: dict[str, list[Transfer]] = {}
+        # each distinct `bases` numbered, hashed once per object (the engine shares most)
+        self._bases_no: dict[int, int] = {}
+        numbers: dict[tuple[tuple[str, Basis], ...], int] = {}
         for t in report.transfers:
             if not t.same_entity:
                 self.by_flow.setdefault(t.flow, []).append(t)
+                if id(t.bases) not in self._bases_no:
+                    self._bases_no[id(t.bases)] = numbers.setdefault(t.bases, len(numbers))
         # findings by (kind, subject) with their report position: one pass over all
         # findings for the whole report, not one per draft (quadratic at 100,000 flows)
         self.findings_of: dict[tuple[str, str], list[tuple[int, Finding]]] = {}
@@ -475,6 +542,30 @@ class _Builder:
         self._instruments: dict[tuple[str | None, str, str], Instrument | None] = {}
         self._summaries: dict[frozenset[str], tuple[CountryPart, ...]] = {}
         self._key_countries: dict[tuple[str | None, str], str] = {}
+        # Parts of drafts that depend on shared facts only, built once per process: most
+        # drafts share their importer's system, their bases (the engine interns each
+        # distinct `bases` tuple) and their review dates with many others.
+        self._memo: dict[tuple[object, ...], tuple[Item, ...]] = {}
+        self._located: dict[str, str] = {}
+        self._adequacy_texts: dict[str, str] = {}
+        self._sections: dict[tuple[object, ...], TiaSection] = {}
+        self._needs: dict[tuple[object, ...], tuple[
+            Literal["due", "not needed", "no basis"], tuple[str, ...]]] = {}
+        self._dates: dict[tuple[object, ...], tuple[tuple[Item, ...], tuple[dt.date, ...]]] = {}
+
+    def memo(self, key: tuple[object, ...], make: Callable[[], Iterable[Item]]) -> tuple[Item, ...]:
+        """The items `make` yields, built once per `key` (a tag, then what they depend on)."""
+        hit = self._memo.get(key)
+        if hit is None:
+            hit = self._memo[key] = tuple(make())
+        return hit
+
+    def bases_key(self, transfers: Iterable[Transfer]) -> tuple[object, ...]:
+        """What the transfers' legal statements depend on: each one's regime and bases (by
+        number; looked up by the tuple's identity, which the report holds for the builder's
+        life, so an id is never reused)."""
+        no = self._bases_no
+        return tuple((t.regime, no[id(t.bases)]) for t in transfers)
 
     # ------------------------------------------------------------------ lookups
     def party(self, system: System) -> Party:
@@ -514,6 +605,12 @@ class _Builder:
                          else self.country(p.label) for p in self.summary(codes))
 
     def located(self, system: System) -> str:
+        hit = self._located.get(system.id)
+        if hit is None:
+            hit = self._located[system.id] = self._locate(system)
+        return hit
+
+    def _locate(self, system: System) -> str:
         resolved = self.resolved.get(system.id)
         if resolved is None or resolved.unresolved:
             text = f"unknown ({resolved.unresolved if resolved else 'not resolved'})"
@@ -561,10 +658,24 @@ class _Builder:
         """Due where any destination rests on an Art. 46 tool needing a TIA, or has no basis
         though the flow declares such a tool for that regime (expired, wrong module: the
         draft's findings say why); otherwise the reasons none is, one line per distinct
-        reason (regimes sharing it grouped)."""
+        reason (regimes sharing it grouped). What it says depends only on what identifies
+        the flow's safeguards (not their dates: the bases already say what those decided)
+        and its transfers' bases: worked out once for each of those."""
+        transfers = self.by_flow[flow.id]
+        key = (tuple((sg.type, sg.instrument, sg.module, sg.article, sg.ref,
+                      sg.combines_eu_data) for sg in flow.safeguards),
+               *self.bases_key(transfers))
+        hit = self._needs.get(key)
+        if hit is None:
+            hit = self._needs[key] = self._need(flow, transfers)
+        return TiaNeed(flow.id, *hit)
+
+    def _need(
+        self, flow: Flow, transfers: list[Transfer]
+    ) -> tuple[Literal["due", "not needed", "no basis"], tuple[str, ...]]:
         reasons: dict[str, list[str]] = {}
         due = no_basis = False
-        for t in self.by_flow[flow.id]:
+        for t in transfers:
             for basis, countries in _bases_by_kind(t):
                 why, tia = self.basis_reason(flow, t.regime, basis)
                 due |= tia
@@ -572,8 +683,7 @@ class _Builder:
                 reasons.setdefault(f"{self.short(countries)}: {why}", []).append(t.regime)
         lines = tuple(f"{_and([self.regime(r) for r in regimes])} → {why}"
                       for why, regimes in reasons.items())
-        return TiaNeed(flow.id, "due" if due else "no basis" if no_basis else "not needed",
-                       lines)
+        return ("due" if due else "no basis" if no_basis else "not needed"), lines
 
     def basis_reason(self, flow: Flow, regime: str, basis: Basis) -> tuple[str, bool]:
         if basis.kind == "adequacy":
@@ -627,15 +737,33 @@ class _Builder:
         findings = tuple(f for _, f in sorted(
             (hit for k in keys for hit in self.findings_of.get(k, ())), key=lambda h: h[0]))
         step6, reevaluate = self.step6(flows, transfers, tia_date)
-        steps = (self.step1(flows, transfers), self.step2(flows, transfers),
-                 self.step3(transfers), self.step4(flows, transfers), self.step5(flows), step6)
-        sections = tuple(TiaSection(n, STEP_TITLES[n - 1], _distinct(items))
-                         for n, items in enumerate(steps, 1))
+        key = self.bases_key(transfers)
+        sections = (
+            self.section(1, self.step1(flows, transfers)),
+            self.section(2, self.step2(flows, transfers)),
+            self.shared_section(3, key, lambda: self.step3(transfers)),
+            self.shared_section(4, (*sorted({f.target for f in flows}), self.adequate(transfers)),
+                                lambda: self.step4(flows, transfers)),
+            self.section(5, self.step5(flows)),
+            self.section(6, step6))
         title = (f"{flows[0].id}: {importer.name}" if len(flows) == 1
                  else f"{importer.name} ({len(flows)} flows)")
         return TiaDocument(self.doc_id(flows), title, self.report.as_of, tia_date,
                            tuple(sorted(ids)), importer.id, sections, findings, self.prov,
                            reevaluate, tuple(self.short(f.countries) for f in findings))
+
+    @staticmethod
+    def section(number: int, items: Iterable[Item]) -> TiaSection:
+        return TiaSection(number, STEP_TITLES[number - 1], _distinct(items))
+
+    def shared_section(
+        self, number: int, key: tuple[object, ...], make: Callable[[], Iterable[Item]]
+    ) -> TiaSection:
+        """A section whose items depend only on `key`: one object for every draft sharing it."""
+        hit = self._sections.get((number, *key))
+        if hit is None:
+            hit = self._sections[(number, *key)] = self.section(number, make())
+        return hit
 
     # ------------------------------------------------------------------ step 1
     def step1(self, flows: list[Flow], transfers: list[Transfer]) -> Iterable[Item]:
@@ -648,12 +776,25 @@ class _Builder:
 
     def step1_flow(self, flow: Flow, transfers: list[Transfer], many: bool) -> Iterable[Item]:
         src, dst = self.graph.systems[flow.source], self.graph.systems[flow.target]
-        exp, imp = self.party(src), self.party(dst)
         fsrc = self.prov.map(f"flows[id={flow.id}]")
         yield Statement(
             f"Flow `{flow.id}`: {src.name or src.id} (`{src.id}`) → {dst.name or dst.id} "
             f"(`{dst.id}`); purpose: {flow.purpose or 'not declared'}; "
             f"{'recurring' if flow.recurring else 'one-off'}; origin: {flow.origin.value}.", fsrc)
+        yield from self.sides(src, dst)  # the pair is nearly always the flow's own
+        lead = f"`{flow.id}`: " if many else ""
+        yield Statement(f"{lead}Data categories: "
+                        + (", ".join(sorted(flow.data_categories)) or "none declared") + ".", fsrc)
+        yield from self.special_categories(flow, transfers, lead)
+        if not flow.purpose:
+            yield Blank(f"Purpose of `{flow.id}` is not declared in the map.")
+        if dst.access_from:
+            yield from self.memo(("remote", dst.id), lambda: self.remote_access(dst))
+        yield from self.destinations(transfers, lead)
+        yield from self.paths_and_onward(flow, dst)
+
+    def sides(self, src: System, dst: System) -> Iterable[Item]:
+        exp, imp = self.party(src), self.party(dst)
         yield Table(
             ("Side", "Party", "Country", "Role", "System", "Data located"),
             (("Exporter", f"{exp.name} ({exp.id})", exp.country, src.role.value, src.id,
@@ -663,19 +804,12 @@ class _Builder:
             f"{self.prov.map(f'parties[id={exp.id}], parties[id={imp.id}]')}; "
             f"{self.sys_src(src)}; {self.sys_src(dst)}; locations resolved with "
             + self.prov.pack("regions/*.yaml"))
-        lead = f"`{flow.id}`: " if many else ""
-        yield Statement(f"{lead}Data categories: "
-                        + (", ".join(sorted(flow.data_categories)) or "none declared") + ".", fsrc)
-        yield from self.special_categories(flow, transfers, lead)
-        if not flow.purpose:
-            yield Blank(f"Purpose of `{flow.id}` is not declared in the map.")
-        if dst.access_from:
-            yield Statement(
-                f"Remote access to `{dst.id}` from {self.named(dst.access_from)}: making data "
-                "available by remote access is a transfer even where the data stay on EEA "
-                "servers (EDPB Guidelines 05/2021).", self.sys_src(dst) + " `access_from`")
-        yield from self.destinations(transfers, lead)
-        yield from self.paths_and_onward(flow, dst)
+
+    def remote_access(self, dst: System) -> Iterable[Item]:
+        yield Statement(
+            f"Remote access to `{dst.id}` from {self.named(dst.access_from)}: making data "
+            "available by remote access is a transfer even where the data stay on EEA "
+            "servers (EDPB Guidelines 05/2021).", self.sys_src(dst) + " `access_from`")
 
     def special_categories(
         self, flow: Flow, transfers: list[Transfer], lead: str
@@ -693,6 +827,10 @@ class _Builder:
     def destinations(self, transfers: list[Transfer], lead: str) -> Iterable[Item]:
         """Where the data go under each regime, as one statement (regimes sharing a
         destination set grouped); onward hops said once."""
+        key = ("destinations", lead, *((t.regime, t.countries, t.onward) for t in transfers))
+        return self.memo(key, lambda: self._destinations(transfers, lead))
+
+    def _destinations(self, transfers: list[Transfer], lead: str) -> Iterable[Item]:
         shared: dict[tuple[str, ...], list[str]] = {}
         for t in transfers:
             shared.setdefault(t.countries, []).append(self.regime(t.regime))
@@ -705,12 +843,19 @@ class _Builder:
                "earlier hop)." if onward else ""), self.engine_src)
 
     def paths_and_onward(self, flow: Flow, dst: System) -> Iterable[Item]:
+        yield from self.paths(flow)  # the flow's own ends; `paths_to` caches the search
+        yield from self.memo(("onward", dst.id), lambda: self.onward(dst))
+
+    def paths(self, flow: Flow) -> Iterable[Item]:
+        """The paths depend only on the flow's ends: flows sharing them share the statement."""
         paths = self.graph.paths_to(flow)
         if paths:
             yield Statement(
                 "Path(s) the data take to the importer: "
                 + "; ".join("`" + "` → `".join(p) + "`" for p in paths) + ".",
                 self.prov.map("flows (graph of all declared and collected flows)"))
+
+    def onward(self, dst: System) -> Iterable[Item]:
         onward = self.graph.outbound(dst.id)
         if not onward:
             yield Statement(f"No onward flows from `{dst.id}` are declared or collected.",
@@ -726,6 +871,16 @@ class _Builder:
     # ------------------------------------------------------------------ step 2
     def step2(self, flows: list[Flow], transfers: list[Transfer]) -> Iterable[Item]:
         many = len(flows) > 1
+        key = self.bases_key(transfers)
+        flows_key = tuple(t.flow for t in transfers) if many else ()
+        yield from self.memo(("tools", flows_key, *key), lambda: self.tools(transfers, many))
+        yield from self.adequacy_relied_on(transfers)  # names the importer: per draft
+        for flow in flows:
+            yield from self.safeguards(flow, sorted({t.regime for t in transfers
+                                                     if t.flow == flow.id}))
+        yield from self.memo(("unlawful", *key), lambda: self.unlawful(transfers))
+
+    def tools(self, transfers: list[Transfer], many: bool) -> Iterable[Item]:
         rows = []
         for t in transfers:
             for basis, countries in _bases_by_kind(t):
@@ -734,10 +889,8 @@ class _Builder:
                 rows.append((t.flow, *row) if many else row)
         headers = ("Regime", "Countries", "Tool relied on", "Source")
         yield Table(("Flow", *headers) if many else headers, tuple(rows), self.engine_src)
-        yield from self.adequacy_relied_on(transfers)
-        for flow in flows:
-            yield from self.safeguards(flow, sorted({t.regime for t in transfers
-                                                     if t.flow == flow.id}))
+
+    def unlawful(self, transfers: list[Transfer]) -> Iterable[Item]:
         unlawful: dict[str, set[str]] = {}
         for t in transfers:
             for c, b in t.bases:
@@ -778,6 +931,12 @@ class _Builder:
                             self.prov.pack(f"adequacy.yaml `{'`, `'.join(ids)}`"))
 
     def adequacy_text(self, d: AdequacyDecision) -> str:
+        hit = self._adequacy_texts.get(d.id)
+        if hit is None:
+            hit = self._adequacy_texts[d.id] = self._adequacy_text(d)
+        return hit
+
+    def _adequacy_text(self, d: AdequacyDecision) -> str:
         scope = self.pack.scopes[d.scope]
         return (f"Adequacy: {d.instrument}" + (f" (CELEX {d.celex})" if d.celex else "")
                 + f"; adopted {d.adopted}, in force from {d.starts}"
@@ -805,16 +964,21 @@ class _Builder:
             yield Statement(f"No safeguard or derogation is recorded on `{flow.id}`.", fsrc)
         for i, sg in enumerate(flow.safeguards):
             yield Statement(f"`{flow.id}` safeguard {i + 1}: {_safeguard_text(sg)}.", fsrc)
-            facts: dict[tuple[str, str], list[str]] = {}  # (text, source) → regimes
-            for regime in regimes:
-                text, src = self.instrument_fact(sg, regime)
-                facts.setdefault((text, src), []).append(self.regime(regime))
-            for (text, src), names in facts.items():
-                yield Statement(f"{_and(names)}: {text}", src)
-            if sg.type == "derogation":
-                yield Blank("Art. 49 derogation: document why the transfer is occasional "
-                            "and necessary, and (for Art. 49(1) second subparagraph) the "
-                            "assessment and suitable safeguards (Art. 49(6), Art. 30).")
+            # what the facts read of the safeguard: its type, instrument and module
+            yield from self.memo(("instrument", sg.type, sg.instrument, sg.module, *regimes),
+                                 functools.partial(self.instrument_facts, sg, regimes))
+
+    def instrument_facts(self, sg: Safeguard, regimes: list[str]) -> Iterable[Item]:
+        facts: dict[tuple[str, str], list[str]] = {}  # (text, source) → regimes
+        for regime in regimes:
+            text, src = self.instrument_fact(sg, regime)
+            facts.setdefault((text, src), []).append(self.regime(regime))
+        for (text, src), names in facts.items():
+            yield Statement(f"{_and(names)}: {text}", src)
+        if sg.type == "derogation":
+            yield Blank("Art. 49 derogation: document why the transfer is occasional "
+                        "and necessary, and (for Art. 49(1) second subparagraph) the "
+                        "assessment and suitable safeguards (Art. 49(6), Art. 30).")
 
     def instrument_fact(self, sg: Safeguard, regime: str) -> tuple[str, str]:
         ins = self.instrument(sg.instrument, sg.type, regime)
@@ -894,8 +1058,9 @@ class _Builder:
     # ------------------------------------------------------------------ step 4
     def step4(self, flows: list[Flow], transfers: list[Transfer]) -> Iterable[Item]:
         for sid in sorted({f.target for f in flows}):
-            yield from self.target_measures(self.graph.systems[sid])
-        if all(t.lawful and all(b.kind == "adequacy" for _, b in t.bases) for t in transfers):
+            yield from self.memo(("measures", sid),
+                                 functools.partial(self.target_measures, self.graph.systems[sid]))
+        if self.adequate(transfers):
             yield Statement("Every destination relies on adequacy: supplementary measures are "
                             "not required by step 4, but monitor the decision (step 6).",
                             self.engine_src)
@@ -904,6 +1069,11 @@ class _Builder:
         yield Blank("Contractual measures (e.g. transparency obligations, challenge of access "
                     "requests, warrant canary) and organisational measures (policies, "
                     "data-access logs, staff training).")
+
+    @staticmethod
+    def adequate(transfers: list[Transfer]) -> bool:
+        return all(t.lawful and all(b.kind == "adequacy" for _, b in t.bases)
+                   for t in transfers)
 
     def target_measures(self, s: System) -> Iterable[Item]:
         if s.tags:
@@ -968,7 +1138,14 @@ class _Builder:
             items.append(Statement(f"No TIA is recorded in the map; this draft is dated "
                                    f"{tia_date} (the evaluation date).",
                                    self.prov.map("flows[].safeguards[].tia")))
-        dates = self.review_dates(transfers, tia_date, items)
+        key = (tia_date, *self.bases_key(transfers))
+        hit = self._dates.get(key)
+        if hit is None:
+            made: list[Item] = []
+            found = self.review_dates(transfers, tia_date, made)
+            hit = self._dates[key] = (tuple(made), tuple(found))
+        items.extend(hit[0])
+        dates = hit[1]
         reevaluate = min(dates) if dates else None
         if reevaluate:
             items.append(Statement(f"**Re-evaluate by {reevaluate}** (earliest of the dates "
