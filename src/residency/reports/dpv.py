@@ -29,7 +29,7 @@ from residency.model import (
     Transfer,
 )
 from residency.policy.pack import PolicyPack
-from residency.reports.ropa import Scope, activities_of, safeguard_of
+from residency.reports.ropa import Group, Scope, activities_of, safeguard_of
 
 DPV_FILE = "dpv.yaml"
 
@@ -202,16 +202,8 @@ def _transfer_nodes(t: Transfer, flow: Flow | None, pack: PolicyPack,
         yield node
 
 
-def _transfer_iris(t: Transfer, cache: dict[int, list[dict[str, str]]]) -> list[dict[str, str]]:
-    hit = cache.get(id(t))
-    if hit is None:
-        hit = cache[id(t)] = [_ref(_iri("transfer", f"{t.flow}/{t.regime}/{c}"))
-                              for c, _ in t.bases]
-    return hit
-
-
-def _activity_node(a: ProcessingActivity, transfers: list[Transfer], pack: PolicyPack,
-                   m: DpvMap, cache: dict[int, list[dict[str, str]]]) -> dict[str, Any]:
+def _activity_node(a: ProcessingActivity, pack: PolicyPack, m: DpvMap) -> dict[str, Any]:
+    """The activity's own node; its transfers are added by `_with_handling`."""
     node: dict[str, Any] = {"@id": _iri("activity", a.id), "@type": "dpv:PersonalDataHandling",
                             "dct:title": a.name}
     if a.purposes:
@@ -245,10 +237,25 @@ def _activity_node(a: ProcessingActivity, transfers: list[Transfer], pack: Polic
         node["dpv:hasTechnicalOrganisationalMeasure"] = [
             {"@type": "dpv:TechnicalOrganisationalMeasure", "dct:description": s}
             for s in a.security_measures]
-    if transfers:
-        node["dpv:hasPersonalDataHandling"] = [r for t in transfers
-                                               for r in _transfer_iris(t, cache)]
     return node
+
+
+def _with_handling(node: str, groups: list[Group], refs: dict[int, str]) -> str:
+    """The activity node's JSON with its transfers' IRIs as the last key, each transfer's
+    part serialised once: an estate's activities share most of their transfers."""
+    if not groups:
+        return node
+    parts = []
+    for g in groups:
+        for t in g.transfers:
+            part = refs.get(id(t))
+            if part is None:
+                part = refs[id(t)] = ", ".join(
+                    json.dumps(_ref(_iri("transfer", f"{t.flow}/{t.regime}/{c}")),
+                               ensure_ascii=False) for c, _ in t.bases)
+            if part:
+                parts.append(part)
+    return node[:-1] + ', "dpv:hasPersonalDataHandling": [' + ", ".join(parts) + "]}"
 
 
 def context(m: DpvMap) -> dict[str, str]:
@@ -262,9 +269,10 @@ def write_dpv(report: Report, pack: PolicyPack, datamap: DataMap,
     fh.write('{\n  "@context": ' + json.dumps(context(m)) + ',\n  "@graph": [\n')
     first = True
 
-    def emit(node: dict[str, Any]) -> None:
+    def emit(node: dict[str, Any] | str) -> None:
         nonlocal first
-        fh.write(("" if first else ",\n") + "    " + json.dumps(node, ensure_ascii=False))
+        text = node if isinstance(node, str) else json.dumps(node, ensure_ascii=False)
+        fh.write(("" if first else ",\n") + "    " + text)
         first = False
 
     used = {t.exporter_party for t in report.transfers} | {t.importer_party
@@ -273,12 +281,12 @@ def write_dpv(report: Report, pack: PolicyPack, datamap: DataMap,
         if pid in parties:
             emit(_party(parties[pid]))
     scope = Scope(report)
-    cache: dict[int, list[dict[str, str]]] = {}
+    refs: dict[int, str] = {}
     for a, _derived in activities_of(datamap, report, parties):
         reach = scope.reach(a.systems, a.data_categories)
-        emit(_activity_node(a, scope.transfers(reach, a.data_categories,
-                                               scope.regimes(a.systems, pack, parties)),
-                            pack, m, cache))
+        groups = scope.groups(reach, a.data_categories, scope.regimes(a.systems, pack, parties))
+        emit(_with_handling(json.dumps(_activity_node(a, pack, m),
+                                       ensure_ascii=False), groups, refs))
     flows = {f.id: f for f in report.flows}
     for t in report.transfers:
         if not t.same_entity:

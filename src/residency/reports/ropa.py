@@ -11,6 +11,7 @@ a 100,000-flow register costs little more than `check`.
 from __future__ import annotations
 
 import csv
+from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import IO, Any
@@ -65,8 +66,12 @@ class Record:
     activity: ProcessingActivity
     derived: bool
     items: tuple[Item, ...]
-    transfers: tuple[Transfer, ...]
+    groups: tuple[Group, ...]
     gaps: tuple[Gap, ...]
+
+    @property
+    def transfers(self) -> tuple[Transfer, ...]:
+        return tuple(t for g in self.groups for t in g.transfers)
 
     @property
     def kind(self) -> str:
@@ -89,6 +94,24 @@ class Ropa:
 
 
 # ---------------------------------------------------------------------- scope (shared)
+ClassKey = tuple[str, str, tuple[str, ...]]
+
+
+@dataclass(frozen=True, slots=True)
+class Group:
+    """One exporter system's transfers an activity reaches (those under the activity's
+    regimes and carrying its categories), in the engine's order. Every activity reaching
+    the system with the same regimes and categories shares this object, so per-activity
+    work is per system reached, not per transfer. `keys` holds, per transfer, its
+    membership class: transfers of one class are in exactly the same records."""
+
+    system: str
+    transfers: tuple[Transfer, ...]
+    keys: tuple[ClassKey, ...]
+    classes: tuple[ClassKey, ...]
+    shared: bool
+
+
 class Scope:
     """Which systems, recipients and transfers an activity's data reach: the activity's
     systems, then every system a flow carrying its categories leads to (onward included)."""
@@ -97,14 +120,16 @@ class Scope:
         self.systems: dict[str, System] = {s.id: s for s in report.systems}
         self.resolved = dict(report.resolved)
         self._out: dict[str, list[Flow]] = {}
-        self._in: dict[str, list[str]] = {}
         for f in report.flows:
             self._out.setdefault(f.source, []).append(f)
-            self._in.setdefault(f.target, []).append(f.source)
-        self._by_exporter: dict[str, list[Transfer]] = {}
+        self._by_exporter: dict[str, list[tuple[Transfer, ClassKey]]] = {}
+        keys: dict[ClassKey, ClassKey] = {}
         for t in report.transfers:
             if not t.same_entity:
-                self._by_exporter.setdefault(t.exporter, []).append(t)
+                k = (t.exporter, t.regime, t.data_categories)
+                self._by_exporter.setdefault(t.exporter, []).append((t, keys.setdefault(k, k)))
+        self._fed: dict[str, set[str]] | None = None
+        self._groups: dict[tuple[str, frozenset[str], frozenset[str]], Group | None] = {}
 
     def reach(self, start: Iterable[str], categories: frozenset[str]) -> list[str]:
         """Systems in order of discovery (the start first); a flow without categories carries
@@ -126,33 +151,66 @@ class Scope:
         """The regimes protecting the activity's data: those of its systems' locations,
         parties and declarations, and of every system feeding them (data keep the regime
         they were collected under), so a UK portal's record is not given the Swiss CRM's
-        transfers through a shared helpdesk."""
-        seen = {s for s in start if s in self.systems}
-        stack = list(seen)
-        while stack:
-            for src in self._in.get(stack.pop(), ()):
-                if src not in seen:
-                    seen.add(src)
-                    stack.append(src)
-        out: set[str] = set()
-        for sid in seen:
-            s = self.systems[sid]
+        transfers through a shared helpdesk. Computed once for the map (one forward walk
+        per regime from the systems under it), then looked up per activity."""
+        fed = self._fed if self._fed is not None else self._regime_reach(pack, parties)
+        ids = [s for s in start if s in self.systems]
+        return frozenset(g for g, marked in fed.items() if any(s in marked for s in ids))
+
+    def _regime_reach(self, pack: PolicyPack, parties: Mapping[str, Party]) -> dict[str,
+                                                                                  set[str]]:
+        fed: dict[str, set[str]] = {}
+        for sid, s in self.systems.items():
             res = self.resolved.get(sid)
             party = parties.get(s.party)
-            out |= s.regimes | pack.regimes_applying_in(
-                (res.countries if res else frozenset()) | ({party.country} if party else set()))
-        return frozenset(out)
+            for g in s.regimes | pack.regimes_applying_in(
+                    (res.countries if res else frozenset()) | ({party.country} if party
+                                                              else set())):
+                fed.setdefault(g, set()).add(sid)
+        for marked in fed.values():
+            stack = list(marked)
+            while stack:
+                for f in self._out.get(stack.pop(), ()):
+                    if f.target not in marked:
+                        marked.add(f.target)
+                        stack.append(f.target)
+        self._fed = fed
+        return fed
+
+    def groups(self, reach: Iterable[str], categories: frozenset[str],
+               regimes: frozenset[str] | None = None) -> list[Group]:
+        """The reached transfers, one shared `Group` per exporter system (empty ones left
+        out); `regimes=None` keeps every regime."""
+        out = []
+        regs = frozenset({"*"}) if regimes is None else regimes
+        for sid in reach:
+            if sid not in self._by_exporter:
+                continue
+            if categories:  # an activity's own categories: rarely shared, not kept
+                g = self._group(sid, categories, regimes)
+            else:
+                key = (sid, regs, categories)
+                if key not in self._groups:
+                    self._groups[key] = self._group(sid, categories, regimes)
+                g = self._groups[key]
+            if g is not None:
+                out.append(g)
+        return out
+
+    def _group(self, sid: str, categories: frozenset[str],
+               regimes: frozenset[str] | None) -> Group | None:
+        pairs = [(t, k) for t, k in self._by_exporter[sid]
+                 if (regimes is None or t.regime in regimes)
+                 and (not categories or categories.intersection(t.data_categories))]
+        if not pairs:
+            return None
+        keys = tuple(k for _, k in pairs)
+        return Group(sid, tuple(t for t, _ in pairs), keys, tuple(dict.fromkeys(keys)),
+                     not categories)
 
     def transfers(self, reach: Iterable[str], categories: frozenset[str],
                   regimes: frozenset[str] | None = None) -> list[Transfer]:
-        out = []
-        for sid in reach:
-            for t in self._by_exporter.get(sid, ()):
-                if regimes is not None and t.regime not in regimes:
-                    continue
-                if not categories or categories.intersection(t.data_categories):
-                    out.append(t)
-        return out
+        return [t for g in self.groups(reach, categories, regimes) for t in g.transfers]
 
 
 def safeguard_of(flow: Flow | None, basis: Basis) -> Safeguard | None:
@@ -221,8 +279,8 @@ def _record(a: ProcessingActivity, derived: bool, scope: Scope, report: Report,
     held = a.data_categories or frozenset().union(
         *(scope.systems[s].data_categories for s in a.systems if s in scope.systems))
     reach = scope.reach(a.systems, a.data_categories)
-    transfers = tuple(scope.transfers(reach, a.data_categories,
-                                      scope.regimes(a.systems, pack, parties)))
+    groups = tuple(scope.groups(reach, a.data_categories,
+                                scope.regimes(a.systems, pack, parties)))
     items: list[Item] = []
     gaps: list[Gap] = []
     rec = Recorder(a, src, items, gaps)
@@ -238,7 +296,7 @@ def _record(a: ProcessingActivity, derived: bool, scope: Scope, report: Report,
         rec.item("30(2)(b)", "categories of processing carried out on behalf of each "
                  "controller", "; ".join(a.purposes), required=True)
     _recipients(a, rec, scope, reach, ours, parties)
-    _transfer_items(a, rec, transfers, pack, facts)
+    _transfer_items(a, rec, groups, pack, facts)
     if a.role is Role.CONTROLLER:
         rec.item("30(1)(f)", "envisaged time limits for erasure", a.retention or "",
                  required=True, where_possible=True)
@@ -246,7 +304,7 @@ def _record(a: ProcessingActivity, derived: bool, scope: Scope, report: Report,
     rec.item("context", "systems and locations", "; ".join(
         f"{scope.systems[s].name or s} [{s}]: {where(scope.systems[s], scope.resolved.get(s))}"
         for s in a.systems if s in scope.systems), source="map and scan")
-    return Record(a, derived, tuple(items), transfers, tuple(gaps))
+    return Record(a, derived, tuple(items), groups, tuple(gaps))
 
 
 @dataclass
@@ -339,13 +397,35 @@ class _TransferFacts:
     unresolved: bool
 
 
+@dataclass(frozen=True, slots=True)
+class _GroupFacts:
+    countries: frozenset[str]
+    unlawful: tuple[str, ...]
+    residual: bool
+    unresolved: tuple[str, ...]
+
+
 class _Facts:
-    """What the record says about each transfer, computed once: an estate's transfers are
-    reached from many activities, and the per-activity summary only unions these."""
+    """What the record says about each transfer and each shared `Group`, computed once: an
+    estate's transfers are reached from many activities, and the per-activity summary only
+    unions the groups'."""
 
     def __init__(self, flows: Mapping[str, Flow]) -> None:
         self.flows = flows
         self._cache: dict[int, _TransferFacts] = {}
+        self._groups: dict[int, _GroupFacts] = {}
+
+    def of_group(self, g: Group) -> _GroupFacts:
+        hit = self._groups.get(id(g))
+        if hit is None:
+            facts = [self.of(t) for t in g.transfers]
+            hit = _GroupFacts(
+                frozenset().union(*(f.countries for f in facts)),
+                tuple(u for f in facts for u in f.unlawful), any(f.residual for f in facts),
+                tuple(t.flow for t, f in zip(g.transfers, facts, strict=True) if f.unresolved))
+            if g.shared:  # one activity's own-category group is summarised once anyway
+                self._groups[id(g)] = hit
+        return hit
 
     def of(self, t: Transfer) -> _TransferFacts:
         hit = self._cache.get(id(t))
@@ -363,33 +443,41 @@ class _Facts:
         return hit
 
 
-def _listing(items: list[str], limit: int = 5) -> str:
-    more = f"; and {len(items) - limit} more (see the transfers table)" \
-        if len(items) > limit else ""
+def _listing(items: list[str], total: int, limit: int = 5) -> str:
+    more = f"; and {total - limit} more (see the transfers table)" if total > limit else ""
     return "; ".join(items[:limit]) + more
 
 
-def _transfer_items(a: ProcessingActivity, rec: Recorder, transfers: tuple[Transfer, ...],
+def _first(items: list[str], more: tuple[str, ...], limit: int = 5) -> None:
+    if len(items) < limit:
+        items += more[:limit - len(items)]
+
+
+def _transfer_items(a: ProcessingActivity, rec: Recorder, groups: tuple[Group, ...],
                     pack: PolicyPack, facts: _Facts) -> None:
     art = "30(1)(e)" if a.role is Role.CONTROLLER else "30(2)(c)"
     countries: set[str] = set()
     unlawful: list[str] = []
     unresolved: list[str] = []
+    n_unlawful = n_unresolved = 0
     residual = False
-    for t in transfers:
-        f = facts.of(t)
+    for g in groups:
+        f = facts.of_group(g)
         countries |= f.countries
-        unlawful += f.unlawful
         residual |= f.residual
+        if f.unlawful:
+            n_unlawful += len(f.unlawful)
+            _first(unlawful, f.unlawful)
         if f.unresolved:
-            unresolved.append(t.flow)
-    if unlawful:
-        rec.gap(art, "transfers without a basis", f"{len(unlawful)} (flow × regime × country) "
+            n_unresolved += len(f.unresolved)
+            _first(unresolved, f.unresolved)
+    if n_unlawful:
+        rec.gap(art, "transfers without a basis", f"{n_unlawful} (flow × regime × country) "
                 f"with no adequacy, safeguard or derogation (RES-T001/T003): "
-                f"{_listing(unlawful)}")
-    if unresolved:
+                f"{_listing(unlawful, n_unlawful)}")
+    if n_unresolved:
         rec.gap(art, "third country", f"the destination's location is unresolved (RES-L001), "
-                f"so the country cannot be identified: {_listing(unresolved)}")
+                f"so the country cannot be identified: {_listing(unresolved, n_unresolved)}")
     names = sorted(pack.country_name(c) if c != ANY_COUNTRY else "unresolved location"
                    for c in countries)
     rec.item(art, "third countries or international organisations", ", ".join(names)
@@ -428,18 +516,32 @@ def transfer_rows(ropa: Ropa) -> Iterator[tuple[str, ...]]:
     with every activity whose data it carries: a group's register does not repeat a shared
     helpdesk's transfers once per activity."""
     pack, parties = ropa.pack, ropa.parties
-    members: dict[int, list[str]] = {}
-    order: list[Transfer] = []
+    members: dict[ClassKey, list[str]] = {}
+    order: list[tuple[Transfer, ClassKey]] = []
     for r in ropa.records:
-        for t in r.transfers:
-            ids = members.get(id(t))
-            if ids is None:
-                ids = members[id(t)] = []
-                order.append(t)
-            ids.append(r.activity.id)
-    for t in order:
+        aid = r.activity.id
+        for g in r.groups:
+            new = []
+            for k in g.classes:
+                ids = members.get(k)
+                if ids is None:
+                    ids = members[k] = []
+                    new.append(k)
+                ids.append(aid)
+            if new:  # a class's transfers are first listed together, in the engine's order
+                fresh = set(new)
+                order += [(t, k) for t, k in zip(g.transfers, g.keys, strict=True)
+                          if k in fresh]
+    left = Counter(k for _, k in order)
+    joined: dict[ClassKey, str] = {}
+    for t, k in order:
         cats = ", ".join(t.data_categories)
-        acts = ", ".join(members[id(t)])
+        acts = joined.get(k)
+        if acts is None:
+            acts = joined[k] = ", ".join(members.pop(k))
+        left[k] -= 1
+        if not left[k]:  # the class's last transfer: its string is not kept
+            del joined[k]
         exporter, importer = party_label(parties, t.exporter_party), \
             party_label(parties, t.importer_party)
         home = parties[t.importer_party].country if t.importer_party in parties else ""
