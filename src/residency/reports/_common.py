@@ -15,6 +15,7 @@ from residency._io import write_atomic
 from residency.graph import FlowGraph
 from residency.model import (
     Basis,
+    BasisKind,
     DataMap,
     Flow,
     Party,
@@ -295,7 +296,31 @@ def as_json(data: Any) -> str:
 
 
 # ---------------------------------------------------------------------- labels readers scan
-_BASIS_WORDS = {"none": "no basis", "same_entity": "same entity"}
+@dataclass(frozen=True, slots=True)
+class KindWords:
+    """The words reports use for one basis kind."""
+
+    title: str  # a legend or column heading: "Adequacy (Art. 45)"
+    mechanism: str  # a register cell: "adequacy decision (Art. 45)"
+    short: str | None = None  # a table line when the basis has no reference of its own
+
+
+#: Every `BasisKind`, once: a kind added to the model without words here fails
+#: `tests/reports/test_basis_words.py`, not a report at run time (a KeyError did, on the
+#: UK processor-return kind).
+BASIS_WORDS: dict[str, KindWords] = {
+    BasisKind.ADEQUACY: KindWords("Adequacy (Art. 45)", "adequacy decision (Art. 45)"),
+    BasisKind.SAFEGUARD: KindWords("Safeguard (Art. 46)",
+                                   "appropriate safeguard (Art. 46/47)"),
+    BasisKind.DEROGATION: KindWords("Derogation (Art. 49)", "derogation (Art. 49)"),
+    BasisKind.SAME_ENTITY: KindWords("Same entity", "same entity (no transfer)",
+                                     "same entity"),
+    BasisKind.NOT_RESTRICTED: KindWords(
+        "Not a restricted transfer", "not a restricted transfer (processor returning data "
+        "to its controller)", "not a restricted transfer"),
+    BasisKind.NONE: KindWords("No valid basis", "none", "no basis"),
+}
+_BASIS_WORDS = {k: w.short for k, w in BASIS_WORDS.items() if w.short}
 
 
 def basis_label(basis: Basis) -> str:

@@ -14,16 +14,20 @@ from html import escape
 from typing import TYPE_CHECKING
 
 from residency.model import Report, Transfer
-from residency.reports._common import VERDICT_COLOURS, Verdict, country_groups, flow_verdicts
+from residency.reports._common import (
+    BASIS_WORDS,
+    VERDICT_COLOURS,
+    Verdict,
+    country_groups,
+    flow_verdicts,
+)
 
 if TYPE_CHECKING:
     from residency.policy.pack import PolicyPack
 
 MAX_PLACES = 14
 WIDTH, PAD, BAR = 1040, 12, 14
-BASES = {"adequacy": "Adequacy (Art. 45)", "safeguard": "Safeguard (Art. 46)",
-         "derogation": "Derogation (Art. 49)", "same_entity": "Same entity",
-         "none": "No valid basis"}
+BASES = {kind: words.title for kind, words in BASIS_WORDS.items()}
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,7 +20,7 @@ from typing import IO, TYPE_CHECKING
 
 from residency.model import ANY_COUNTRY, Basis, Flow, Party, Report, Safeguard, Tia, Transfer
 from residency.policy.pack import PolicyPack
-from residency.reports._common import COUNSEL, md_cell
+from residency.reports._common import BASIS_WORDS, COUNSEL, md_cell
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -242,12 +242,7 @@ def _safeguard_for(flow: Flow, basis: Basis) -> Safeguard | None:
 
 
 def _mechanism(basis: Basis) -> str:
-    return {
-        "adequacy": "adequacy decision (Art. 45)",
-        "safeguard": "appropriate safeguard (Art. 46/47)",
-        "derogation": "derogation (Art. 49)",
-        "none": "none",
-    }.get(basis.kind, basis.kind)
+    return BASIS_WORDS[basis.kind].mechanism
 
 
 def _instrument_name(pack: PolicyPack, basis: Basis) -> str:

@@ -31,7 +31,7 @@ from residency.model import (
     Transfer,
 )
 from residency.policy.pack import PolicyPack
-from residency.reports._common import COUNSEL, Provenance, md_cell, where
+from residency.reports._common import BASIS_WORDS, COUNSEL, Provenance, md_cell, where
 
 ROPA_FORMATS = ("csv", "xlsx", "markdown", "html")
 CSV_COLUMNS = ("activity", "activity_name", "record", "article", "item", "value", "source")
@@ -226,10 +226,7 @@ def party_label(parties: Mapping[str, Party], pid: str) -> str:
 
 
 def basis_text(basis: Basis) -> str:
-    return {"adequacy": "adequacy decision (Art. 45)",
-            "safeguard": "appropriate safeguard (Art. 46/47)",
-            "derogation": "derogation (Art. 49)",
-            "none": "NO BASIS"}.get(basis.kind, basis.kind)
+    return "NO BASIS" if basis.kind == "none" else BASIS_WORDS[basis.kind].mechanism
 
 
 def activities_of(datamap: DataMap, report: Report,
