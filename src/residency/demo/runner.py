@@ -329,4 +329,4 @@ def _write_reports(
     files = {d.filename: render_markdown(d) for d in docs}
     files[INDEX_NAME] = render_index(plan)  # every transfer: its draft, or why none is due
     drafts = write_drafts(output / "tia", files)
-    return html, json_path, tuple(drafts.written)
+    return html, json_path, tuple(p for p in drafts.written if p.name != INDEX_NAME)
