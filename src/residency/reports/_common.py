@@ -197,11 +197,6 @@ def country_parts(
             *(CountryPart(c, (c,)) for c in rest))
 
 
-def countries_text(codes: Iterable[str], pack: PolicyPack, *, min_group: int = 5) -> str:
-    """`EU (27), CH, US`: `country_parts` as one line."""
-    return ", ".join(p.label for p in country_parts(codes, pack, min_group=min_group))
-
-
 # ---------------------------------------------------------------------- templates
 @functools.cache
 def template_env() -> jinja2.Environment:
