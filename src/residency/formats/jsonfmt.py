@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import codecs
 import io
 import json
-from collections.abc import Iterable, Iterator
-from typing import Any, TextIO
+from collections.abc import Callable, Iterable, Iterator
+from typing import IO, Any, TextIO
 
+from residency._fork import Forked
 from residency.formats.interface import Formatter
 from residency.model import BasisKind, Finding, KeyRef, Report, Transfer
 
@@ -118,6 +120,8 @@ class JsonFormatter(Formatter):
 
     suffix = ".json"
     STREAM_AT = 20_000
+    PARALLEL_AT = 100_000
+    """Reports with this many findings encode them on a second core (`residency._fork`)."""
 
     def render(self, report: Report) -> str:
         buf = io.StringIO()
@@ -132,21 +136,45 @@ class JsonFormatter(Formatter):
         dumps = _compact_encoder()
         sink = _Sink(stream)
         sink.add(dumps(_head(report))[:-1].encode())
-        sections: list[tuple[str, Iterable[bytes]]] = [
-            ("systems", (dumps(s).encode() for s in _systems(report))),
-            ("transfers", _transfer_lines(report.transfers, dumps)),
-            ("findings", _finding_lines(report.findings)),
-            ("coverage_gaps", (dumps(g).encode() for g in _gaps(report))),
-        ]
-        for name, lines in sections:
-            sink.add(f',\n"{name}":['.encode())
-            first = True
-            for line in lines:
-                sink.add(b"\n" + line if first else b",\n" + line)
-                first = False
-            sink.add(b"]")
+        # the findings are encoded by a second core meanwhile, into a file of its own
+        worker = Forked(lambda fh: _write_section(_finding_lines(report.findings), fh.write)) \
+            if len(report.findings) >= self.PARALLEL_AT else None
+        try:
+            sections: list[tuple[str, Iterable[bytes] | IO[bytes]]] = [
+                ("systems", (dumps(s).encode() for s in _systems(report))),
+                ("transfers", _transfer_lines(report.transfers, dumps)),
+                ("findings", _finding_lines(report.findings)),
+                ("coverage_gaps", (dumps(g).encode() for g in _gaps(report))),
+            ]
+            for name, lines in sections:
+                sink.add(f',\n"{name}":['.encode())
+                done = worker.join() if name == "findings" and worker is not None else None
+                if done is not None:
+                    with done:
+                        sink.copy(done)
+                else:
+                    _write_section(lines, sink.write)
+                sink.add(b"]")
+        finally:
+            if worker is not None:
+                worker.close()
         sink.add(b"}\n")
         sink.close()
+
+
+def _write_section(lines: Iterable[bytes], write: Callable[[bytes], object]) -> None:
+    """A section's records, one per line, comma-separated, in blocks of a few thousand."""
+    block: list[bytes] = []
+    sep = b"\n"
+    for line in lines:
+        block.append(sep)
+        block.append(line)
+        sep = b",\n"
+        if len(block) >= 8192:
+            write(b"".join(block))
+            block.clear()
+    if block:
+        write(b"".join(block))
 
 
 class _Sink:
@@ -176,6 +204,22 @@ class _Sink:
             self._raw.write(block)
         else:
             self._stream.write(block.decode())
+
+    def write(self, block: bytes) -> None:
+        """Write a large block now (after what `add` has collected)."""
+        self._parts.append(block)
+        self._flush()
+
+    def copy(self, source: IO[bytes]) -> None:
+        """Append a file of encoded records (a worker's section) as it is."""
+        if self._raw is not None:
+            while chunk := source.read(1 << 20):
+                self.write(chunk)
+            return
+        decode = codecs.getincrementaldecoder("utf-8")().decode  # chunks split characters
+        while chunk := source.read(1 << 20):
+            self._stream.write(decode(chunk))
+        self._stream.write(decode(b"", True))
 
     def close(self) -> None:
         self._flush()

@@ -10,9 +10,13 @@ from __future__ import annotations
 import bisect
 import datetime as dt
 import difflib
-from collections.abc import Iterable
+import pickle
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
+from itertools import starmap
+from typing import IO, Any
 
+from residency._fork import Forked
 from residency.graph import FlowGraph
 from residency.model import (
     ANY_COUNTRY,
@@ -53,6 +57,14 @@ from residency.policy.rules import RULES
 from residency.policy.schema import DerogationGround, Instrument, OnwardRules, Regime
 
 NO_BASIS = Basis(BasisKind.NONE)
+PARALLEL_AT = 40_000
+"""Maps with at least this many flows are judged on two cores (see `_judge_flows`)."""
+_PARENT_SHARE = 0.52  # the worker also pickles its rows: give it a little less
+
+
+def _row(*fields: object) -> tuple[object, ...]:
+    return fields
+
 ART46_TYPES = frozenset({SafeguardType.SCC, SafeguardType.IDTA, SafeguardType.UK_ADDENDUM,
                          SafeguardType.BCR, SafeguardType.CODE_OF_CONDUCT,
                          SafeguardType.CERTIFICATION})
@@ -287,7 +299,59 @@ class Engine:
         transfers: list[Transfer],
         findings: list[Finding],
     ) -> None:
-        """Judge every flow for every regime its data carries (the hot loop).
+        """Judge every flow; on a large map the last part of the flows in a forked worker
+        (`residency._fork`), whose transfers and findings come back as rows of their
+        fields and are appended after this process's own, so the order, and every byte of
+        the report, is what one process would have produced."""
+        flows = graph.flows
+        cut = int(len(flows) * _PARENT_SHARE)
+        worker = None
+        if len(flows) >= PARALLEL_AT:
+            worker = Forked(lambda fh: self._judge_rows(graph, resolved, base, flows[cut:], fh))
+        if worker is None or not worker.running:
+            self._judge(graph, resolved, base, flows, transfers, findings)
+            return
+        try:
+            self._judge(graph, resolved, base, flows[:cut], transfers, findings)
+            rows = worker.join()
+        finally:
+            worker.close()  # an exception here: do not leave the child behind
+        if rows is None:  # the worker failed: judge its part here (slower, same result)
+            self._judge(graph, resolved, base, flows[cut:], transfers, findings)
+            return
+        with rows:
+            # our own child's rows, through an unnamed 0600 file nobody else can open
+            transfer_rows, finding_rows = pickle.load(rows)  # noqa: S301
+        transfers.extend(starmap(Transfer, transfer_rows))
+        findings.extend(starmap(Finding, finding_rows))
+
+    def _judge_rows(
+        self,
+        graph: FlowGraph,
+        resolved: dict[str, ResolvedLocation],
+        base: dict[str, frozenset[str]],
+        flows: Sequence[Flow],
+        out: IO[bytes],
+    ) -> None:
+        """The worker's part: plain tuples pickle at C speed (shared strings and tuples
+        once each); the dataclasses are built on the parent's side."""
+        transfers: list[Any] = []
+        findings: list[Any] = []
+        self._judge(graph, resolved, base, flows, transfers, findings, _row, _row)
+        pickle.dump((transfers, findings), out, protocol=pickle.HIGHEST_PROTOCOL)
+
+    def _judge(
+        self,
+        graph: FlowGraph,
+        resolved: dict[str, ResolvedLocation],
+        base: dict[str, frozenset[str]],
+        flows: Sequence[Flow],
+        transfers: list[Any],
+        findings: list[Any],
+        make_transfer: Callable[..., Any] = Transfer,
+        make_finding: Callable[..., Any] = Finding,
+    ) -> None:
+        """Judge each flow for every regime its data carries (the hot loop).
 
         A verdict depends on the transfer's case (regime, destinations, the parties'
         qualifications and roles, what each safeguard's dates mean on the evaluation date,
@@ -300,7 +364,7 @@ class Engine:
         quals = {p.id: p.certifications | p.subject_to for p in parties.values()}
         ordered: dict[frozenset[str], tuple[str, ...]] = {}
         subsets: _Subsets = {}
-        for flow in graph.flows:
+        for flow in flows:
             categories = flow.data_categories or graph.categories_held(flow.source)
             if not categories:
                 continue  # no personal data declared or classified (see RES-I001)
@@ -337,14 +401,15 @@ class Engine:
                     verdict = verdicts[key] = self._verdict(_Case(
                         regime, third, src_party, dst_party, src.role, dst.role,
                         flow.safeguards, flow.recurring, onward, data.conditions, bool(returns)))
-                transfers.append(Transfer(
+                transfers.append(make_transfer(
                     flow.id, regime, src.id, dst.id, src.party, dst.party, third,
                     verdict.pairs.get(third) or verdict.pairs.setdefault(
                         third, tuple(zip(third, verdict.bases, strict=True))),
                     data.categories, onward, flow.recurring, verdict.same_entity,
                     data.special))
                 if verdict.findings:
-                    _stamp(verdict, flow, regime, dst_party, third, findings, subsets)
+                    _stamp(verdict, flow, regime, dst_party, third, findings, subsets,
+                           make_finding)
 
     def _intern(self, value: object) -> int:
         """A small int standing for `value` (equal values, equal ints) for the run."""
@@ -1151,7 +1216,7 @@ def _derogation_problem(
 
 def _stamp(
     verdict: _Verdict, flow: Flow, regime: str, importer: Party, third: tuple[str, ...],
-    findings: list[Finding], subsets: _Subsets,
+    findings: list[Any], subsets: _Subsets, make_finding: Callable[..., Any] = Finding,
 ) -> None:
     """The findings of a case's verdict, written for one flow (its own values quoted);
     `subsets` shares the tuples of countries a finding names, across flows."""
@@ -1164,8 +1229,8 @@ def _stamp(
         countries = third if len(where) == n else subsets.get((third, where))
         if countries is None:  # the same subsets recur on every flow to these places: share
             countries = subsets[(third, where)] = tuple(third[i] for i in where)
-        findings.append(Finding(rule_id, severity, message, flow.id, SubjectKind.FLOW,
-                                regime, countries, instrument, hint))
+        findings.append(make_finding(rule_id, severity, message, flow.id, SubjectKind.FLOW,
+                                     regime, countries, instrument, hint))
 
 
 def _prepare(verdict: _Verdict) -> list[_Stamp]:

@@ -1,0 +1,196 @@
+"""The second core (`residency._fork`): the same report, byte for byte, whether a worker
+judged part of the flows and encoded the findings or not, and whatever happens to it."""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib.util
+import io
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
+from typing import IO, Any
+
+import pytest
+
+from residency import _fork
+from residency.datamap import load_map
+from residency.formats import jsonfmt
+from residency.formats.jsonfmt import JsonFormatter
+from residency.model import Report
+from residency.policy import engine as engine_mod
+from residency.policy.engine import Engine, EngineOptions
+from residency.policy.pack import PolicyPack
+
+ROOT = Path(__file__).resolve().parents[2]
+AS_OF = dt.date(2026, 11, 30)
+
+
+def _generator() -> ModuleType:
+    spec = importlib.util.spec_from_file_location(
+        "deep_generate", ROOT / "benchmarks" / "deep_generate.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def deep_map(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("fork") / "deep.json"
+    path.write_text(json.dumps(_generator().generate(3000, seed=5)))
+    return path
+
+
+@pytest.fixture
+def forks(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[bool]]:
+    """Every worker started during the test, and whether it really forked: a test of the
+    parallel path must not pass by running serially (another thread, one core)."""
+    started: list[bool] = []
+    real = _fork.Forked.__init__
+
+    def spy(self: _fork.Forked, job: Any) -> None:
+        real(self, job)
+        started.append(self.running)
+
+    monkeypatch.setattr(_fork.Forked, "__init__", spy)
+    monkeypatch.setattr(_fork.os, "cpu_count", lambda: 2)
+    monkeypatch.delenv(_fork.WORKERS_ENV, raising=False)
+    yield started
+
+
+def _run(path: Path) -> tuple[Report, bytes]:
+    pack = PolicyPack.load()
+    report = Engine(pack, EngineOptions(AS_OF, today=AS_OF)).run(load_map(path, pack))
+    buf = io.BytesIO()
+    stream = io.TextIOWrapper(buf, encoding="utf-8")
+    JsonFormatter().write(report, stream)
+    stream.flush()
+    return report, buf.getvalue()
+
+
+def _serial(path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Report, bytes]:
+    with monkeypatch.context() as m:
+        m.setenv(_fork.WORKERS_ENV, "1")
+        return _run(path)
+
+
+def _parallel_everywhere(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(engine_mod, "PARALLEL_AT", 1)
+    monkeypatch.setattr(JsonFormatter, "PARALLEL_AT", 1)
+    monkeypatch.setattr(JsonFormatter, "STREAM_AT", 1)
+
+
+def test_two_cores_write_the_report_one_core_writes(
+    deep_map: Path, forks: list[bool], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _parallel_everywhere(monkeypatch)
+    serial_report, serial_bytes = _serial(deep_map, monkeypatch)
+    assert forks == [False, False]
+    forks.clear()
+    report, data = _run(deep_map)
+    assert forks == [True, True]  # the judge's worker and the writer's
+    assert len(report.transfers) > 3000 and len(report.findings) > 1000
+    assert report.transfers == serial_report.transfers
+    assert report.findings == serial_report.findings
+    assert data == serial_bytes
+    json.loads(data)
+
+
+def test_a_worker_that_fails_costs_time_not_results(
+    deep_map: Path, forks: list[bool], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _parallel_everywhere(monkeypatch)
+    _, serial_bytes = _serial(deep_map, monkeypatch)
+
+    def crash(*_: Any) -> None:
+        raise RuntimeError("worker bug")
+
+    parent = os.getpid()
+    real_lines = jsonfmt._finding_lines
+
+    def lines_failing_in_a_child(findings: Any) -> Iterator[bytes]:
+        if os.getpid() != parent:
+            raise RuntimeError("writer bug")
+        yield from real_lines(findings)
+
+    monkeypatch.setattr(Engine, "_judge_rows", crash)
+    monkeypatch.setattr(jsonfmt, "_finding_lines", lines_failing_in_a_child)
+    forks.clear()
+    _, data = _run(deep_map)
+    assert forks == [True, True]
+    assert data == serial_bytes
+
+
+def test_a_killed_worker_costs_time_not_results(
+    deep_map: Path, forks: list[bool], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _parallel_everywhere(monkeypatch)
+    _, serial_bytes = _serial(deep_map, monkeypatch)
+
+    def killed(self: Engine, *_: Any) -> None:
+        os.kill(os.getpid(), 9)
+
+    monkeypatch.setattr(Engine, "_judge_rows", killed)
+    forks.clear()
+    _, data = _run(deep_map)
+    assert forks[0] is True
+    assert data == serial_bytes
+
+
+def test_a_half_written_worker_file_is_not_used(
+    deep_map: Path, forks: list[bool], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A worker that wrote part of its rows and then died: its file is dropped."""
+    _parallel_everywhere(monkeypatch)
+    _, serial_bytes = _serial(deep_map, monkeypatch)
+    real = Engine._judge_rows
+
+    def truncated(self: Engine, graph: Any, resolved: Any, base: Any, flows: Any,
+                  out: IO[bytes]) -> None:
+        real(self, graph, resolved, base, flows, out)
+        out.flush()
+        os.ftruncate(out.fileno(), 100)
+        os._exit(1)
+
+    monkeypatch.setattr(Engine, "_judge_rows", truncated)
+    forks.clear()
+    _, data = _run(deep_map)
+    assert forks[0] is True
+    assert data == serial_bytes
+
+
+@pytest.mark.parametrize("setting", ["1", "0"])
+def test_workers_env_keeps_one_process(
+    setting: str, forks: list[bool], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(_fork.WORKERS_ENV, setting)
+    worker = _fork.Forked(lambda fh: None)
+    assert not worker.running and worker.join() is None
+    assert forks == [False]
+
+
+def test_no_fork_beside_other_threads(forks: list[bool]) -> None:
+    import threading
+
+    release = threading.Event()
+    thread = threading.Thread(target=release.wait)
+    thread.start()
+    try:
+        assert not _fork.available()
+    finally:
+        release.set()
+        thread.join()
+    assert _fork.available()
+
+
+def test_child_result_comes_back(forks: list[bool]) -> None:
+    worker = _fork.Forked(lambda fh: fh.write(b"x" * 3_000_000))
+    assert worker.running
+    done = worker.join()
+    assert done is not None
+    with done:
+        assert done.read() == b"x" * 3_000_000
+    worker.close()
