@@ -209,33 +209,51 @@ class FlowGraph:
 
     @cached_property
     def _components(self) -> dict[str, int]:
-        """Strongly connected components (iterative Tarjan): system id -> component number."""
-        index: dict[str, int] = {}
-        low: dict[str, int] = {}
-        component: dict[str, int] = {}
-        stack: list[str] = []
-        on_stack: set[str] = set()
+        """Strongly connected components: system id -> component number."""
+        ids = self._numbered[0]
+        return {ids[member]: number for number, members in enumerate(self._condensed)
+                for member in members}
+
+    @cached_property
+    def _numbered(self) -> tuple[list[str], list[list[int]]]:
+        """The systems by number, and each one's flow targets by number in flow order: what
+        the whole-graph passes walk (lists of small ints, not dicts keyed by strings, which
+        stop fitting in a cache at a million flows)."""
+        ids = list(self.systems)
+        number = {sid: i for i, sid in enumerate(ids)}
+        return ids, [[number[f.target] for f in self._out[sid]] for sid in ids]
+
+    @cached_property
+    def _condensed(self) -> list[list[int]]:
+        """The strongly connected components (iterative Tarjan), as system numbers, in
+        topological order: no flow leads from a component to one listed before it."""
+        succ = self._numbered[1]
+        n = len(succ)
+        index = [-1] * n
+        low = [0] * n
+        on_stack = [False] * n
+        done: list[list[int]] = []  # Tarjan completes a component after its successors
+        stack: list[int] = []
         counter = 0
-        for root in self.systems:
-            if root in index:
+        for root in range(n):
+            if index[root] >= 0:
                 continue
             index[root] = low[root] = counter
             counter += 1
             stack.append(root)
-            on_stack.add(root)
-            work = [(root, iter(self._out[root]))]
+            on_stack[root] = True
+            work = [(root, iter(succ[root]))]
             while work:
                 node, it = work[-1]
-                for f in it:
-                    nxt = f.target
-                    if nxt not in index:
+                for nxt in it:
+                    if index[nxt] < 0:
                         index[nxt] = low[nxt] = counter
                         counter += 1
                         stack.append(nxt)
-                        on_stack.add(nxt)
-                        work.append((nxt, iter(self._out[nxt])))
+                        on_stack[nxt] = True
+                        work.append((nxt, iter(succ[nxt])))
                         break
-                    if nxt in on_stack and index[nxt] < low[node]:
+                    if on_stack[nxt] and index[nxt] < low[node]:
                         low[node] = index[nxt]
                 else:
                     work.pop()
@@ -243,14 +261,17 @@ class FlowGraph:
                         parent = work[-1][0]
                         low[parent] = min(low[parent], low[node])
                     if low[node] == index[node]:
-                        number = index[node]
+                        members: list[int] = []
                         while True:
                             member = stack.pop()
-                            on_stack.discard(member)
-                            component[member] = number
+                            on_stack[member] = False
+                            members.append(member)
                             if member == node:
                                 break
-        return component
+                        members.reverse()
+                        done.append(members)
+        done.reverse()
+        return done
 
     # -------------------------------------------------------------- propagation
     def propagate(self, base: dict[str, frozenset[str]]) -> None:  # noqa: PLR0915 - one hot loop
@@ -282,17 +303,23 @@ class FlowGraph:
                 m |= every << slot[c]
             return m
 
+        ids, succ = self._numbered
         rep_cache: dict[frozenset[str], int] = {}
-        own: dict[str, int] = {}
+        own: list[int] = []
         declared: dict[str, int] = {}
         for sid, s in self.systems.items():
             b = base.get(sid, frozenset())
-            own[sid] = rep_cache[b] if b in rep_cache else rep_cache.setdefault(b, replicate(b))
+            own.append(rep_cache[b] if b in rep_cache else rep_cache.setdefault(b, replicate(b)))
             declared[sid] = cat_mask(s.data_categories)
+        held = [declared[sid] for sid in ids]
         mask_cache: dict[frozenset[str], int] = {}
+        for cats in {f.data_categories for f in self.flows}:
+            mask_cache[cats] = cat_mask(cats)
+        # per system, its flows' (target, category mask) in flow order
+        masks = [[mask_cache[f.data_categories] for f in self._out[sid]] for sid in ids]
         spread: dict[int, int] = {}  # inbound bits -> the category slots they occupy
 
-        def held_slots(sid: str, inbound_bits: int) -> int:
+        def held_slots(i: int, inbound_bits: int) -> int:
             hit = spread.get(inbound_bits)
             if hit is None:
                 hit = 0
@@ -300,59 +327,35 @@ class FlowGraph:
                     if (inbound_bits >> off) & every:
                         hit |= every << off
                 spread[inbound_bits] = hit
-            return declared[sid] | hit
+            return held[i] | hit
 
-        inbound: dict[str, int] = dict.fromkeys(self.systems, 0)
-        order = self._topological_order()
-        queue = deque(order)
-        queued = set(order)
-        while queue:
-            sid = queue.popleft()
-            queued.discard(sid)
-            carried = own[sid] | inbound[sid]
-            everything = held_slots(sid, inbound[sid])
-            for flow in self._out[sid]:
-                fm = mask_cache.get(flow.data_categories)
-                if fm is None:
-                    fm = mask_cache[flow.data_categories] = cat_mask(flow.data_categories)
-                contribution = carried & (fm or everything)
-                target = flow.target
-                old = inbound[target]
-                if contribution | old != old:
-                    inbound[target] = contribution | old
-                    if target not in queued:
-                        queue.append(target)
-                        queued.add(target)
+        # Component by component in topological order: what reaches a component is final
+        # before it is visited, so a system outside any cycle is visited once, and a cycle
+        # is iterated to its fixpoint alone, never re-sending its growth downstream.
+        bits = [0] * len(ids)
+        for members in self._condensed:
+            inside = set(members) if len(members) > 1 else members  # one member: one compare
+            queue = deque(members)
+            queued = set(members)
+            while queue:
+                i = queue.popleft()
+                queued.discard(i)
+                carried = own[i] | bits[i]
+                everything = held_slots(i, bits[i])
+                for target, fm in zip(succ[i], masks[i], strict=True):
+                    contribution = carried & (fm or everything)
+                    old = bits[target]
+                    if contribution | old != old:
+                        bits[target] = contribution | old
+                        if target in inside and target not in queued:
+                            queue.append(target)
+                            queued.add(target)
+        inbound = dict(zip(ids, bits, strict=True))
         self._inbound = inbound
         self._propagated = True
         self._declared = declared
         self._slot = slot
         self._every = every
-
-    def _topological_order(self) -> list[str]:
-        """Reverse DFS post-order: a topological order where the graph is acyclic, and a
-        good one where it is not, so most systems are visited once by propagation."""
-        out = self._out
-        seen: set[str] = set()
-        post: list[str] = []
-        for root in self.systems:
-            if root in seen:
-                continue
-            seen.add(root)
-            stack = [(root, iter(out[root]))]
-            while stack:
-                node, it = stack[-1]
-                for flow in it:
-                    nxt = flow.target
-                    if nxt not in seen:
-                        seen.add(nxt)
-                        stack.append((nxt, iter(out[nxt])))
-                        break
-                else:
-                    stack.pop()
-                    post.append(node)
-        post.reverse()
-        return post
 
     def _decode_bits(self, bits: int) -> dict[str, frozenset[str]]:
         """{category: regimes} for a bitset (cached: few distinct values in practice)."""

@@ -120,7 +120,7 @@ class JsonFormatter(Formatter):
 
     suffix = ".json"
     STREAM_AT = 20_000
-    PARALLEL_AT = 100_000
+    PARALLEL_AT = 50_000
     """Reports with this many findings encode them on a second core (`residency._fork`)."""
 
     def render(self, report: Report) -> str:
