@@ -85,10 +85,17 @@ def build_subject_access(report: Report, pack: PolicyPack, datamap: DataMap,
     gaps: list[str] = []
     reach: dict[str, None] = {}
     transfers: list[Transfer] = []
+    # activities overlap (deep chains reach most of the map from every start): each
+    # exporter's transfers once per set of regimes, in the order they are first reached
+    collected: dict[frozenset[str], set[str]] = {}
     for a in acts:
         r = scope.reach(a.systems, wanted)
         reach.update(dict.fromkeys(r))
-        transfers += scope.transfers(r, wanted, scope.regimes(a.systems, pack, parties))
+        regimes = scope.regimes(a.systems, pack, parties)
+        done = collected.setdefault(regimes, set())
+        fresh = [s for s in r if s not in done]
+        done.update(fresh)
+        transfers += scope.transfers(fresh, wanted, regimes)
         if not a.systems:
             gaps.append(f"activity {a.id} lists no systems: its recipients and transfers "
                         "cannot be derived from the map")
