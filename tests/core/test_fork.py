@@ -56,6 +56,13 @@ def forks(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[bool]]:
         started.append(self.running)
 
     monkeypatch.setattr(_fork.Forked, "__init__", spy)
+    real_piped = _fork._Piped.__init__
+
+    def piped(self: Any, *args: Any) -> None:
+        real_piped(self, *args)
+        started.append(True)
+
+    monkeypatch.setattr(_fork._Piped, "__init__", piped)
     monkeypatch.setattr(_fork.os, "cpu_count", lambda: 2)
     monkeypatch.delenv(_fork.WORKERS_ENV, raising=False)
     yield started
@@ -194,3 +201,61 @@ def test_child_result_comes_back(forks: list[bool]) -> None:
     with done:
         assert done.read() == b"x" * 3_000_000
     worker.close()
+
+
+def _render(key: str) -> bytes:
+    return (key * 5000).encode()  # results larger than a pipe's buffer
+
+
+KEYS = [f"k{i}" for i in range(50)]
+
+
+def test_ordered_map_gives_every_result_in_order(forks: list[bool]) -> None:
+    assert list(_fork.ordered_map(KEYS, _render)) == [_render(k) for k in KEYS]
+    assert forks == [True]
+
+
+def test_ordered_map_child_that_dies_midway(forks: list[bool]) -> None:
+    parent = os.getpid()
+
+    def dies_at_k20(key: str) -> bytes:
+        if os.getpid() != parent and key == "k20":
+            os._exit(3)
+        return _render(key)
+
+    assert list(_fork.ordered_map(KEYS, dies_at_k20)) == [_render(k) for k in KEYS]
+    assert forks == [True]
+
+
+def test_ordered_map_consumer_that_stops_early_reaps_the_child(forks: list[bool]) -> None:
+    results = _fork.ordered_map(KEYS, _render)
+    assert next(results) == _render("k0")
+    assert next(results) == _render("k1")  # from the child
+    results.close()  # the child, blocked on a full pipe, gets a broken pipe and exits
+    with pytest.raises(ChildProcessError):
+        os.waitpid(-1, os.WNOHANG)
+
+
+def test_tia_drafts_rendered_ahead_are_the_drafts(
+    deep_map: Path, forks: list[bool], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from click.testing import CliRunner
+
+    from residency.cli import report as report_cli
+    from residency.cli.main import cli
+
+    monkeypatch.setattr(report_cli._TiaFiles, "PARALLEL_AT", 1)
+    args = ["report", "tia", "--all", "--map", str(deep_map), "--as-of", "2026-11-30"]
+    with monkeypatch.context() as m:
+        m.setenv(_fork.WORKERS_ENV, "1")
+        serial = CliRunner().invoke(cli, [*args, "--output", str(tmp_path / "one")])
+    assert serial.exit_code == 0, serial.output
+    assert forks == []
+    two = CliRunner().invoke(cli, [*args, "--output", str(tmp_path / "two")])
+    assert two.exit_code == 0, two.output
+    assert forks == [True]
+    names = sorted(p.name for p in (tmp_path / "one").iterdir())
+    assert len(names) > 100
+    assert names == sorted(p.name for p in (tmp_path / "two").iterdir())
+    for name in names:
+        assert (tmp_path / "one" / name).read_bytes() == (tmp_path / "two" / name).read_bytes()

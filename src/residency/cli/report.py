@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
+from residency._fork import ordered_map
 from residency.cli.common import (
     force_option,
     guarded,
@@ -132,6 +133,8 @@ class _TiaFiles(Mapping[str, str]):
     """File name → draft, each built and rendered when it is written, so a map of 100,000
     flows never holds every draft at once."""
 
+    PARALLEL_AT = 2_000
+
     def __init__(self, run: _Run, plan: TiaPlan, fmt: str) -> None:
         self.run, self.plan, self.fmt = run, plan, fmt
         self.groups = {plan.builder.doc_name(list(g), fmt): g for g in plan.groups}
@@ -139,8 +142,21 @@ class _TiaFiles(Mapping[str, str]):
             from residency.reports import ReportError
 
             raise ReportError("two TIA drafts map to the same file name; none written")
+        self._order = list(self.groups)
+        self._ahead: Iterator[bytes] | None = None
+        self._next = 0
 
     def __getitem__(self, name: str) -> str:
+        """Drafts asked for in order are rendered ahead, one in two by a second core."""
+        if self._ahead is None and len(self.groups) >= self.PARALLEL_AT:
+            self._ahead = ordered_map(self._order, lambda n: self._render(n).encode())
+        if self._ahead is not None and self._next < len(self._order) \
+                and self._order[self._next] == name:
+            self._next += 1
+            return next(self._ahead).decode()
+        return self._render(name)
+
+    def _render(self, name: str) -> str:
         from residency.reports.tia import render_markdown
 
         doc = self.plan.builder.document(list(self.groups[name]))
