@@ -47,8 +47,8 @@ class PartyIn(_Strict):
     id: str = Field(min_length=1)
     name: str
     country: str
-    certifications: list[str] = []
-    subject_to: list[str] = []
+    certifications: list[str] = Field(default_factory=list)
+    subject_to: list[str] = Field(default_factory=list)
     group: str | None = None
     public_authority: bool = False  # exercising public powers: GDPR Art. 49(3)
 
@@ -80,11 +80,11 @@ class SystemIn(_Strict):
     party: str
     role: Literal["controller", "processor"]
     location: LocationIn
-    data_categories: list[str] = []
+    data_categories: list[str] = Field(default_factory=list)
     # a country (the system's own party reaches it from there), or an accessor: another
     # party reading the system from a country is a transfer to that party
-    access_from: list[str | AccessIn] = []
-    regimes: list[str] = []
+    access_from: list[str | AccessIn] = Field(default_factory=list)
+    regimes: list[str] = Field(default_factory=list)
     name: str | None = None
     description: str | None = None
 
@@ -106,7 +106,7 @@ class SafeguardIn(_Strict):
     approved: MapDate | None = None
     tia: TiaIn | None = None
     # derogation conditions declared met (e.g. authority_informed for the residual ground)
-    conditions: list[str] = []
+    conditions: list[str] = Field(default_factory=list)
     # SCC Module 4: the EU processor combines the controller's data with EU-collected data
     combines_eu_data: bool = False
 
@@ -118,7 +118,7 @@ class AccessIn(_Strict):
     country: str
     party: str
     role: Literal["controller", "processor"] = "processor"
-    safeguards: list[SafeguardIn] = []
+    safeguards: list[SafeguardIn] = Field(default_factory=list)
     recurring: bool = True
 
 
@@ -128,9 +128,9 @@ class FlowIn(_Strict):
     id: str = Field(min_length=1)
     source: str = Field(alias="from")
     target: str = Field(alias="to")
-    data_categories: list[str] = []
+    data_categories: list[str] = Field(default_factory=list)
     recurring: bool = True
-    safeguards: list[SafeguardIn] = []
+    safeguards: list[SafeguardIn] = Field(default_factory=list)
     purpose: str | None = None
 
 
@@ -142,14 +142,14 @@ class ResidencyRuleIn(_Strict):
 
 
 class ClassificationValueIn(_Strict):
-    data_categories: list[str] = []
+    data_categories: list[str] = Field(default_factory=list)
     fed_by: str | None = None
-    safeguards: list[SafeguardIn] = []
+    safeguards: list[SafeguardIn] = Field(default_factory=list)
 
 
 class ClassificationIn(_Strict):
     tag: str = "data-classification"
-    values: dict[str, ClassificationValueIn] = {}
+    values: dict[str, ClassificationValueIn] = Field(default_factory=dict)
 
 
 class CategoryIn(_Strict):
@@ -208,24 +208,24 @@ class DisclosureIn(_Strict):
 
 
 class TransparencyIn(_Strict):
-    recipients: list[DisclosureIn] = []
-    safeguards: list[DisclosureIn] = []
+    recipients: list[DisclosureIn] = Field(default_factory=list)
+    safeguards: list[DisclosureIn] = Field(default_factory=list)
 
 
 class DataMapIn(_Strict):
     version: Literal[1]
     # The map's own vocabulary beyond the policy pack's (`policies/vocabulary.yaml`): every
     # category or qualification named anywhere must be one of these or known to the pack.
-    data_categories: list[str] | dict[str, CategoryIn | None] = []
-    qualifications: list[str] | dict[str, str | None] = []
-    parties: list[PartyIn] = []
-    systems: list[SystemIn] = []
-    flows: list[FlowIn] = []
-    residency: list[ResidencyRuleIn] = []
+    data_categories: list[str] | dict[str, CategoryIn | None] = Field(default_factory=list)
+    qualifications: list[str] | dict[str, str | None] = Field(default_factory=list)
+    parties: list[PartyIn] = Field(default_factory=list)
+    systems: list[SystemIn] = Field(default_factory=list)
+    flows: list[FlowIn] = Field(default_factory=list)
+    residency: list[ResidencyRuleIn] = Field(default_factory=list)
     classification: ClassificationIn = ClassificationIn()
-    hr_data_categories: list[str] = []
+    hr_data_categories: list[str] = Field(default_factory=list)
     # the Art. 30 record and subject-access answers (optional; reports only, never the engine)
-    processing: list[ProcessingIn] = []
+    processing: list[ProcessingIn] = Field(default_factory=list)
     transparency: TransparencyIn = TransparencyIn()
 
     @field_validator("parties", "systems", "flows", "residency", mode="before")

@@ -14,6 +14,7 @@ import pickle
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from itertools import starmap
+from operator import attrgetter
 from typing import IO, Any
 
 from residency._fork import Forked
@@ -64,6 +65,26 @@ _PARENT_SHARE = 0.52  # the worker also pickles its rows: give it a little less
 
 def _row(*fields: object) -> tuple[object, ...]:
     return fields
+
+
+_RANK = {Severity.ERROR: 0, Severity.WARNING: 1, Severity.INFO: 2}
+
+
+def _sort_findings(findings: list[Finding]) -> None:
+    """By severity, rule, subject, regime: one stable pass per key from the last, each
+    keyed by an attribute (C speed) rather than one tuple built per finding."""
+    findings.sort(key=_regime_key)
+    findings.sort(key=attrgetter("subject"))
+    findings.sort(key=attrgetter("rule"))
+    findings.sort(key=_severity_rank)
+
+
+def _regime_key(f: Finding) -> str:
+    return f.regime or ""
+
+
+def _severity_rank(f: Finding) -> int:
+    return _RANK[f.severity]
 
 ART46_TYPES = frozenset({SafeguardType.SCC, SafeguardType.IDTA, SafeguardType.UK_ADDENDUM,
                          SafeguardType.BCR, SafeguardType.CODE_OF_CONDUCT,
@@ -176,8 +197,7 @@ class Engine:
                     f"{gap.provider} {gap.scope} could not be read: {gap.reason}",
                 )
             )
-        order = {"error": 0, "warning": 1, "info": 2}
-        findings.sort(key=lambda f: (order[f.severity.value], f.rule, f.subject, f.regime or ""))
+        _sort_findings(findings)
         return Report(
             as_of=self.opt.as_of,
             pack=self.pack.info,
