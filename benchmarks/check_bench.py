@@ -1,13 +1,15 @@
 """Time and peak memory of `residency check` as a whole process at 10k, 100k and 1M flows.
 
     .venv/bin/python benchmarks/check_bench.py [--sizes 10000,100000,1000000] [--format json]
-        [--shapes project,deep]
+        [--shapes project,deep] [--one-core]
 
 Generates the maps (benchmarks/out/, cached) in both shapes — `project` (check_generate.py:
 four wide layers) and `deep` (deep_generate.py: 12-level chains, parties, remote access,
 cycles) — runs each check in its own process with the report written to a file, and prints
 per shape wall time, peak RSS and the scaling ratio between successive sizes (target: 100k
-flows < 6 s; 1M flows < 60 s and < 4 GiB; 10x the flows <= 12x the time).
+flows < 6 s; 1M flows < 60 s and < 4 GiB; 10x the flows <= 12x the time). `--one-core`
+runs each map once with RESIDENCY_WORKERS=1 and once on two cores, alternately, and prints
+both with their ratio.
 """
 
 from __future__ import annotations
@@ -24,10 +26,12 @@ HERE = Path(__file__).resolve().parent
 OUT = HERE / "out"
 
 
-def measure(cmd: list[str]) -> tuple[float, float, int]:
-    """(wall seconds, peak RSS MiB, exit code) of one child process."""
+def measure(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, float, int]:
+    """(wall seconds, peak RSS MiB, exit code) of one child process (the peak is the
+    largest of it and the workers it forked, not their sum: they share pages)."""
     start = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            env={**os.environ, **(env or {})})
     _, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - start
     code = os.waitstatus_to_exitcode(status)
@@ -51,13 +55,15 @@ def _map_path(shape: str, n: int, profile: str) -> Path:
     return path
 
 
-def _run(shape: str, n: int, fmt: str, profile: str) -> tuple[int, float, float, float, str]:
+def _run(shape: str, n: int, fmt: str, profile: str,
+         workers: str = "") -> tuple[int, float, float, float, str]:
     path = _map_path(shape, n, profile)
     exe = str(Path(sys.executable).with_name("residency"))
     report = OUT / f"report-{shape}-{n}.{fmt}"
+    env = {"RESIDENCY_WORKERS": workers} if workers else None
     wall, rss, _ = measure([exe, "check", "--map", str(path), "--as-of", "2026-11-30",
                             "--format", fmt, "--output", str(report), "--fail-on", "never",
-                            "--force"])
+                            "--force"], env)
     summary = ""
     if fmt == "json":
         with report.open() as fh:
@@ -74,8 +80,13 @@ def main() -> None:
     ap.add_argument("--format", default="json", choices=("json", "markdown", "text"))
     ap.add_argument("--profile", default="realistic", choices=("realistic", "worst"),
                     help="share of flows in breach (project shape; see check_generate.py)")
+    ap.add_argument("--one-core", action="store_true",
+                    help="also run each check with RESIDENCY_WORKERS=1, side by side")
     args = ap.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
+    if args.one_core:
+        _side_by_side(args.shapes.split(","), sizes, args.format, args.profile)
+        return
     for shape in args.shapes.split(","):
         rows = [_run(shape, n, args.format, args.profile) for n in sizes]
         print(f"shape {shape}")
@@ -87,6 +98,18 @@ def main() -> None:
             print(f"{n:>9} {wall:>8.1f} {rss:>9.0f} {size:>10.0f} {ratio:>7}{scale}")
             prev = (n, wall)
         print(json.dumps({str(n): s for n, _, _, _, s in rows}))
+
+
+def _side_by_side(shapes: list[str], sizes: list[int], fmt: str, profile: str) -> None:
+    """One process vs two cores, alternating runs of the same map (a noisy machine drifts)."""
+    print(f"{'shape':<8} {'flows':>9} {'1 core s':>9} {'2 cores s':>10} {'ratio':>6} "
+          f"{'1 core MiB':>11} {'2 cores MiB':>12}")
+    for shape in shapes:
+        for n in sizes:
+            one = _run(shape, n, fmt, profile, "1")
+            two = _run(shape, n, fmt, profile)
+            print(f"{shape:<8} {n:>9} {one[1]:>9.1f} {two[1]:>10.1f} {one[1] / two[1]:>6.2f} "
+                  f"{one[2]:>11.0f} {two[2]:>12.0f}")
 
 
 if __name__ == "__main__":
