@@ -918,6 +918,7 @@ class Engine:
             return  # a map with no classification values: everything collected is RES-I001
         ruled = frozenset().union(*(r.data_categories for r in datamap.residency))
         fed = {f.target for f in graph.flows}
+        hints: dict[str, str] = {}  # a mistyped value recurs on every resource tagged with it
         for s in graph:
             if s.pending is not None:
                 findings.append(self._finding(
@@ -929,9 +930,11 @@ class Engine:
             value = dict(s.tags).get(cls.tag)
             where = s.resource_id or s.location.describe()
             if value is not None and cls.lookup(value) is None:
-                close = difflib.get_close_matches(value, names, n=1, cutoff=0.6) or [
-                    n for n in names if n.casefold() == value.strip().casefold()]
-                hint = f"; did you mean {close[0]!r}?" if close else ""
+                hint = hints.get(value)
+                if hint is None:
+                    close = difflib.get_close_matches(value, names, n=1, cutoff=0.6) or [
+                        n for n in names if n.casefold() == value.strip().casefold()]
+                    hint = hints[value] = f"; did you mean {close[0]!r}?" if close else ""
                 findings.append(self._finding(
                     "RES-I003", s.id, "system", f"{s.id} ({where}) is tagged "
                     f"{cls.tag}={value!r}, which the map's classification does not list{hint}"))
