@@ -14,7 +14,9 @@ The child shares the parent's objects copy-on-write and leaves with `os._exit`: 
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import sys
 import tempfile
 import threading
@@ -22,17 +24,28 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import IO
 
 WORKERS_ENV = "RESIDENCY_WORKERS"
+_HELD: list[bool] = []  # non-empty: the second core is taken (see `held`)
 
 
 def available() -> bool:
     """Whether a second worker may be forked here and now."""
-    if os.environ.get(WORKERS_ENV, "").strip() in ("0", "1"):
+    if _HELD or os.environ.get(WORKERS_ENV, "").strip() in ("0", "1"):
         return False
     if not sys.platform.startswith("linux") or not hasattr(os, "fork"):
         return False  # fork without exec is unsafe on macOS' system frameworks
     if threading.active_count() > 1:
         return False  # a lock held by another thread would stay held in the child
     return (os.cpu_count() or 1) > 1
+
+
+@contextlib.contextmanager
+def held() -> Iterator[None]:
+    """No further worker while this lasts: an `Ahead` child already has the second core."""
+    _HELD.append(True)
+    try:
+        yield
+    finally:
+        _HELD.pop()
 
 
 class Forked:
@@ -93,25 +106,26 @@ def ordered_map(keys: Sequence[str], render: Callable[[str], bytes],
     each result through a pipe as soon as it is ready: the pipe's buffer keeps the two in
     step, so nothing piles up in memory. When there is no child, or it stops early, the
     parent renders what is missing itself."""
-    worker = _Piped(keys, render, every) if available() and len(keys) > 1 else None
-    try:
-        for i, key in enumerate(keys):
-            data = worker.take() if worker is not None and i % every else None
-            if data is None:
-                if worker is not None and i % every:
-                    worker.close()  # it stopped: render the rest here
-                    worker = None
-                data = render(key)
-            yield data
-    finally:
-        if worker is not None:
-            worker.close()
+    worker = Ahead(lambda: (keys, render), every) if len(keys) > 1 else None
+    return worker.results(keys, render) if worker is not None else map(render, keys)
 
 
-class _Piped:
-    """The child of `ordered_map`: length-prefixed results on a pipe."""
+class Ahead:
+    """A child rendering all but one key in `every` into a pipe, length-prefixed, each
+    result preceded by its key. `setup` runs in the child and gives it the keys and the
+    renderer: forked before a large input is loaded, it builds its own copy of the work
+    (the same, deterministically) rather than sharing the parent's heap copy-on-write,
+    which costs more than it saves here. Its stdout and stderr go to /dev/null (the
+    parent reports what the run says), and a key that differs from the parent's ends its
+    use: the parent renders the rest itself."""
 
-    def __init__(self, keys: Sequence[str], render: Callable[[str], bytes], every: int) -> None:
+    def __init__(self, setup: Callable[[], tuple[Sequence[str], Callable[[str], bytes]]],
+                 every: int = 3) -> None:
+        self.every = every
+        self._pid: int | None = None
+        self._pipe: IO[bytes] | None = None
+        if not available():
+            return
         read, write = os.pipe()
         sys.stdout.flush()
         sys.stderr.flush()
@@ -119,37 +133,65 @@ class _Piped:
         if pid == 0:  # the child: never returns
             code = 1
             try:
+                _HELD.append(True)  # its own setup forks nothing more
                 os.close(read)
+                null = os.open(os.devnull, os.O_WRONLY)
+                os.dup2(null, 1)
+                os.dup2(null, 2)
                 with os.fdopen(write, "wb") as out:
-                    for i in range(len(keys)):
-                        if not i % every:
-                            continue
-                        data = render(keys[i])
-                        out.write(len(data).to_bytes(8, "little"))
-                        out.write(data)
+                    keys, render = setup()
+                    for i, key in enumerate(keys):
+                        if i % every:
+                            name, data = key.encode(), render(key)
+                            out.write(len(name).to_bytes(4, "little") + name
+                                      + len(data).to_bytes(8, "little"))
+                            out.write(data)
                 code = 0
             finally:
                 os._exit(code)
         os.close(write)
-        self._pid: int | None = pid
-        self._pipe: IO[bytes] | None = os.fdopen(read, "rb")
+        self._pid = pid
+        self._pipe = os.fdopen(read, "rb")
 
-    def take(self) -> bytes | None:
-        """The next result, or None when the child stopped before writing it whole."""
-        if self._pipe is None:
+    def results(self, keys: Sequence[str], render: Callable[[str], bytes]) -> Iterator[bytes]:
+        """`render(k)` for each key in order, the child's share read from the pipe."""
+        try:
+            last = len(keys) - 1
+            for i, key in enumerate(keys):
+                data = self._take(key) if i % self.every else None
+                if data is None:
+                    data = render(key)
+                if i == last:
+                    self.close()  # a consumer need not run the generator past its last item
+                yield data
+        finally:
+            self.close()
+
+    def _take(self, key: str) -> bytes | None:
+        """The child's result for `key`; None once it stopped or disagrees (then never again)."""
+        pipe = self._pipe
+        if pipe is None:
             return None
-        head = self._pipe.read(8)
-        if len(head) < 8:
+        head = pipe.read(4)
+        name = pipe.read(int.from_bytes(head, "little")) if len(head) == 4 else b""
+        size = pipe.read(8)
+        data = pipe.read(int.from_bytes(size, "little")) if len(size) == 8 else None
+        if data is None or name != key.encode() or len(data) != int.from_bytes(size, "little"):
+            self.close()
             return None
-        size = int.from_bytes(head, "little")
-        data = self._pipe.read(size)
-        return data if len(data) == size else None
+        return data
+
+    @property
+    def running(self) -> bool:
+        return self._pid is not None
 
     def close(self) -> None:
-        """Stop reading (a child still writing gets a broken pipe and exits) and reap it."""
+        """Stop the child, wherever it is (still setting up, or writing), and reap it."""
         if self._pipe is not None:
             self._pipe.close()
             self._pipe = None
         if self._pid is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self._pid, signal.SIGKILL)
             os.waitpid(self._pid, 0)
             self._pid = None

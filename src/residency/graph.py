@@ -28,6 +28,7 @@ class NotPropagatedError(RuntimeError):
 
 MAX_HOPS = 64  # a path longer than this is not listed (no TIA reader follows it)
 STEP_BUDGET = 400  # flows examined per requested path: bounds a path query on any shape
+PATH_SLACK = 2  # a listed path is at most this many hops longer than the shortest one
 
 
 class FlowGraph:
@@ -58,6 +59,7 @@ class FlowGraph:
         self._held_cache: dict[tuple[int, frozenset[str]], frozenset[str]] = {}
         self._paths_cache: dict[tuple[str, int, int], tuple[tuple[str, ...], ...]] = {}
         self._rank_cache: dict[str, dict[str, int]] = {}
+        self._feeder_cache: dict[str, list[Flow]] = {}
         self._propagated = False
 
     # -------------------------------------------------------------- structure
@@ -109,9 +111,12 @@ class FlowGraph:
 
         A root is a system no flow feeds, or for a group of systems that feed each other
         and nothing else feeds (a controller its processors send data back to) one
-        representative. Paths are found backwards from the source, bounded by `limit`,
-        `max_hops` and a step budget, so cycles cost no more than chains; they are listed
-        by root, then in the order a depth-first walk along each system's flows meets them.
+        representative. Only the shortest routes are listed: paths at most `PATH_SLACK`
+        hops longer than the source's distance from its nearest root (a cycle would
+        otherwise offer paths of any length up to `max_hops`). They are found backwards
+        from the source, nearest feeder first, bounded by `limit`, that length and a step
+        budget, so cycles cost no more than chains; they are listed by root, then in the
+        order a depth-first walk along each system's flows meets them.
         """
         found = self._root_paths(flow.source, limit, max_hops)
         return [[*p, flow.target] for p in found[:limit]]
@@ -123,20 +128,20 @@ class FlowGraph:
             return hit
         roots = self._roots
         dist = self._root_distance
-        inbound = self._in
         budget = STEP_BUDGET * max(limit, 1)
         found: list[tuple[str, ...]] = []
         if source in roots:
             found.append((source,))
         elif dist.get(source, max_hops + 1) <= max_hops:
+            longest = min(max_hops, dist[source] + PATH_SLACK)
             path = [source]
             on_path = {source}
-            stack = [iter(inbound[source])]
+            stack = [iter(self._feeders(source))]
             while stack and len(found) < limit and budget > 0:
                 for f in stack[-1]:
                     budget -= 1
                     u = f.source
-                    if u in on_path or len(path) + dist[u] > max_hops:
+                    if u in on_path or len(path) + dist[u] > longest:
                         if budget <= 0:
                             break
                         continue
@@ -149,7 +154,7 @@ class FlowGraph:
                         continue
                     path.append(u)
                     on_path.add(u)
-                    stack.append(iter(inbound[u]))
+                    stack.append(iter(self._feeders(u)))
                     break
                 else:
                     stack.pop()
@@ -158,6 +163,16 @@ class FlowGraph:
         out = tuple(found)
         self._paths_cache[key] = out
         return out
+
+    def _feeders(self, system_id: str) -> list[Flow]:
+        """The flows into a system, nearest to a root first (then in flow order)."""
+        hit = self._feeder_cache.get(system_id)
+        if hit is None:
+            dist = self._root_distance
+            far = len(dist) + 1
+            hit = self._feeder_cache[system_id] = sorted(
+                self._in[system_id], key=lambda f: dist.get(f.source, far))
+        return hit
 
     def _path_key(self, path: tuple[str, ...]) -> tuple[str, tuple[int, ...]]:
         """Root, then the rank of each hop among its system's successors in flow order:

@@ -56,13 +56,13 @@ def forks(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[bool]]:
         started.append(self.running)
 
     monkeypatch.setattr(_fork.Forked, "__init__", spy)
-    real_piped = _fork._Piped.__init__
+    real_ahead = _fork.Ahead.__init__
 
-    def piped(self: Any, *args: Any) -> None:
-        real_piped(self, *args)
-        started.append(True)
+    def ahead(self: _fork.Ahead, *args: Any) -> None:
+        real_ahead(self, *args)
+        started.append(self.running)
 
-    monkeypatch.setattr(_fork._Piped, "__init__", piped)
+    monkeypatch.setattr(_fork.Ahead, "__init__", ahead)
     monkeypatch.setattr(_fork.os, "cpu_count", lambda: 2)
     monkeypatch.delenv(_fork.WORKERS_ENV, raising=False)
     yield started
@@ -236,8 +236,10 @@ def test_ordered_map_consumer_that_stops_early_reaps_the_child(forks: list[bool]
         os.waitpid(-1, os.WNOHANG)
 
 
+@pytest.mark.parametrize("early", [False, True], ids=["forked-at-drafts", "ahead-of-load"])
 def test_tia_drafts_rendered_ahead_are_the_drafts(
-    deep_map: Path, forks: list[bool], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    early: bool, deep_map: Path, forks: list[bool], monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
 ) -> None:
     from click.testing import CliRunner
 
@@ -245,17 +247,41 @@ def test_tia_drafts_rendered_ahead_are_the_drafts(
     from residency.cli.main import cli
 
     monkeypatch.setattr(report_cli._TiaFiles, "PARALLEL_AT", 1)
+    if early:  # the map counts as large: the second process starts before it is read
+        monkeypatch.setattr(report_cli, "AHEAD_AT_BYTES", 1)
     args = ["report", "tia", "--all", "--map", str(deep_map), "--as-of", "2026-11-30"]
     with monkeypatch.context() as m:
         m.setenv(_fork.WORKERS_ENV, "1")
         serial = CliRunner().invoke(cli, [*args, "--output", str(tmp_path / "one")])
     assert serial.exit_code == 0, serial.output
-    assert forks == []
+    assert True not in forks
+    forks.clear()
     two = CliRunner().invoke(cli, [*args, "--output", str(tmp_path / "two")])
     assert two.exit_code == 0, two.output
-    assert forks == [True]
+    assert forks == [True]  # one second process, whichever way it started
     names = sorted(p.name for p in (tmp_path / "one").iterdir())
     assert len(names) > 100
     assert names == sorted(p.name for p in (tmp_path / "two").iterdir())
     for name in names:
         assert (tmp_path / "one" / name).read_bytes() == (tmp_path / "two" / name).read_bytes()
+    with pytest.raises(ChildProcessError):  # reaped
+        os.waitpid(-1, os.WNOHANG)
+
+
+def test_tia_ahead_does_not_outlive_a_failed_run(
+    forks: list[bool], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from click.testing import CliRunner
+
+    from residency.cli import report as report_cli
+    from residency.cli.main import cli
+
+    monkeypatch.setattr(report_cli, "AHEAD_AT_BYTES", 1)
+    bad = tmp_path / "map.yaml"
+    bad.write_text("parties: [\n")
+    result = CliRunner().invoke(cli, ["report", "tia", "--all", "--map", str(bad),
+                                      "--output", str(tmp_path / "out")])
+    assert result.exit_code == 2
+    assert forks == [True]
+    with pytest.raises(ChildProcessError):
+        os.waitpid(-1, os.WNOHANG)

@@ -5,6 +5,7 @@ Reports are documents, not gates: they exit 0 whatever the findings (use `check`
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -13,7 +14,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from residency._fork import ordered_map
+from residency._fork import Ahead, held, ordered_map
 from residency.cli.common import (
     force_option,
     guarded,
@@ -109,15 +110,37 @@ def _tia(
     transfers: tuple[str, ...], per: str, fmt: str, output: Path | None,
 ) -> None:
     from residency.reports._common import graph_of
-    from residency.reports.tia import INDEX_NAME, plan_tia, render_index, write_drafts
+    from residency.reports.tia import plan_tia
 
-    run = _evaluate(map_path, policies, as_of, assume_invalid)
-    plan = plan_tia(run.report, run.pack, graph_of(run.report, run.parties),
-                    flows=transfers or None, per="importer" if per == "importer" else "transfer")
-    files = _TiaFiles(run, plan, fmt)
+    def setup() -> _TiaFiles:
+        run = _evaluate(map_path, policies, as_of, assume_invalid)
+        plan = plan_tia(run.report, run.pack, graph_of(run.report, run.parties),
+                        flows=transfers or None,
+                        per="importer" if per == "importer" else "transfer")
+        return _TiaFiles(run, plan, fmt)
+
+    # A large map's drafts: a second process, started now, loads and plans the same drafts
+    # on the other core and renders two in three of them (`_fork.Ahead`).
+    ahead = None
+    if output is not None and not transfers and _large_file(map_path):
+        ahead = Ahead(lambda: _renderer(setup()))
+    try:
+        with held() if ahead is not None and ahead.running else contextlib.nullcontext():
+            files = setup()
+        files.ahead = ahead
+        _write_tia(files, fmt, output)
+    finally:
+        if ahead is not None:
+            ahead.close()  # whatever happened here, the second process does not outlive it
+
+
+def _write_tia(files: _TiaFiles, fmt: str, output: Path | None) -> None:
+    from residency.reports.tia import INDEX_NAME, render_index, write_drafts
+
     if output is None:
         write_output("\n---\n\n".join(files.values()), None)
         return
+    plan = files.plan
     index = render_index(plan, fmt)
     result = write_drafts(output, _WithIndex(files, INDEX_NAME, index))
     for path in result.written:
@@ -143,18 +166,26 @@ class _TiaFiles(Mapping[str, str]):
 
             raise ReportError("two TIA drafts map to the same file name; none written")
         self._order = list(self.groups)
-        self._ahead: Iterator[bytes] | None = None
+        self.ahead: Ahead | None = None
+        self._results: Iterator[bytes] | None = None
         self._next = 0
 
     def __getitem__(self, name: str) -> str:
-        """Drafts asked for in order are rendered ahead, one in two by a second core."""
-        if self._ahead is None and len(self.groups) >= self.PARALLEL_AT:
-            self._ahead = ordered_map(self._order, lambda n: self._render(n).encode())
-        if self._ahead is not None and self._next < len(self._order) \
+        """Drafts asked for in order come from a second core, two in three: from the
+        `Ahead` process started before the map was read, else one forked now."""
+        if self._results is None:
+            if self.ahead is not None:
+                self._results = self.ahead.results(self._order, self.render_bytes)
+            elif len(self.groups) >= self.PARALLEL_AT:
+                self._results = ordered_map(self._order, self.render_bytes)
+        if self._results is not None and self._next < len(self._order) \
                 and self._order[self._next] == name:
             self._next += 1
-            return next(self._ahead).decode()
+            return next(self._results).decode()
         return self._render(name)
+
+    def render_bytes(self, name: str) -> bytes:
+        return self._render(name).encode()
 
     def _render(self, name: str) -> str:
         from residency.reports.tia import render_markdown
@@ -171,6 +202,21 @@ class _TiaFiles(Mapping[str, str]):
 
     def __len__(self) -> int:
         return len(self.groups)
+
+
+def _renderer(files: _TiaFiles) -> tuple[list[str], Callable[[str], bytes]]:
+    return files._order, files.render_bytes
+
+
+AHEAD_AT_BYTES = 8 * 2**20
+"""A map file this large (some 30,000 flows) gets its TIA drafts from two processes."""
+
+
+def _large_file(path: Path) -> bool:
+    try:
+        return path.is_file() and path.stat().st_size >= AHEAD_AT_BYTES
+    except OSError:
+        return False  # the loader reports it
 
 
 class _WithIndex(Mapping[str, str]):
