@@ -25,7 +25,10 @@ def graph(
     fmt: str, output: Path | None,
 ) -> None:
     """Draw systems (with countries) and flows coloured by verdict."""
+    from residency._io import paused_gc
     from residency.reports.diagram import build_diagram, render_diagram
 
-    run = _evaluate(map_path, policies, as_of, assume_invalid)
-    write_output(render_diagram(build_diagram(run.report, run.parties, run.pack), fmt), output)
+    with paused_gc():  # acyclic records, as in `check`
+        run = _evaluate(map_path, policies, as_of, assume_invalid)
+        write_output(render_diagram(build_diagram(run.report, run.parties, run.pack), fmt),
+                     output)

@@ -72,8 +72,14 @@ def _evaluate(
 
 
 @click.group(short_help="TIA drafts, Art. 30 register, what-if impact, HTML report.")
-def report() -> None:
+@click.pass_context
+def report(ctx: click.Context) -> None:
     """Transfer-impact reports: TIA drafts, Art. 30 register, what-if impact, HTML."""
+    from residency._io import paused_gc
+
+    # every report builds the engine's millions of acyclic records, then rows and pages
+    # from them: the cyclic collector's full passes over them find nothing (as in `check`)
+    ctx.with_resource(paused_gc())
 
 
 @report.command()
