@@ -106,21 +106,24 @@ def ordered_map(keys: Sequence[str], render: Callable[[str], bytes],
     each result through a pipe as soon as it is ready: the pipe's buffer keeps the two in
     step, so nothing piles up in memory. When there is no child, or it stops early, the
     parent renders what is missing itself."""
-    worker = Ahead(lambda: (keys, render), every) if len(keys) > 1 else None
+    worker = Ahead(lambda: (b"", keys, render), every) if len(keys) > 1 else None
     return worker.results(keys, render) if worker is not None else map(render, keys)
 
 
 class Ahead:
     """A child rendering all but one key in `every` into a pipe, length-prefixed, each
-    result preceded by its key. `setup` runs in the child and gives it the keys and the
-    renderer: forked before a large input is loaded, it builds its own copy of the work
-    (the same, deterministically) rather than sharing the parent's heap copy-on-write,
-    which costs more than it saves here. Its stdout and stderr go to /dev/null (the
-    parent reports what the run says), and a key that differs from the parent's ends its
-    use: the parent renders the rest itself."""
+    result preceded by its key. `setup` runs in the child and gives it what its work rests
+    on (a digest of the inputs it read), the keys and the renderer: forked before a large
+    input is loaded, it builds its own copy of the work (the same, deterministically)
+    rather than sharing the parent's heap copy-on-write, which costs more than it saves
+    here. Its stdout and stderr go to /dev/null (the parent reports what the run says).
+    Inputs that differ from the parent's (a file saved in between) or a key that differs
+    end its use: the parent renders the rest itself."""
 
-    def __init__(self, setup: Callable[[], tuple[Sequence[str], Callable[[str], bytes]]],
-                 every: int = 3) -> None:
+    def __init__(
+        self, setup: Callable[[], tuple[bytes, Sequence[str], Callable[[str], bytes]]],
+        every: int = 3,
+    ) -> None:
         self.every = every
         self._pid: int | None = None
         self._pipe: IO[bytes] | None = None
@@ -139,7 +142,8 @@ class Ahead:
                 os.dup2(null, 1)
                 os.dup2(null, 2)
                 with os.fdopen(write, "wb") as out:
-                    keys, render = setup()
+                    basis, keys, render = setup()
+                    out.write(len(basis).to_bytes(4, "little") + basis)
                     for i, key in enumerate(keys):
                         if i % every:
                             name, data = key.encode(), render(key)
@@ -153,8 +157,14 @@ class Ahead:
         self._pid = pid
         self._pipe = os.fdopen(read, "rb")
 
-    def results(self, keys: Sequence[str], render: Callable[[str], bytes]) -> Iterator[bytes]:
-        """`render(k)` for each key in order, the child's share read from the pipe."""
+    def results(self, keys: Sequence[str], render: Callable[[str], bytes],
+                basis: bytes = b"") -> Iterator[bytes]:
+        """`render(k)` for each key in order, the child's share read from the pipe once it
+        has shown it worked from the same `basis`."""
+        if self._pipe is not None:
+            head = self._pipe.read(4)
+            if len(head) < 4 or self._pipe.read(int.from_bytes(head, "little")) != basis:
+                self.close()
         try:
             last = len(keys) - 1
             for i, key in enumerate(keys):

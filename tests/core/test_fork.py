@@ -285,3 +285,43 @@ def test_tia_ahead_does_not_outlive_a_failed_run(
     assert forks == [True]
     with pytest.raises(ChildProcessError):
         os.waitpid(-1, os.WNOHANG)
+
+
+def test_tia_ahead_that_read_another_map_is_not_used(
+    deep_map: Path, forks: list[bool], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The map saved between the two processes' reads: the second process's drafts
+    rest on other inputs, so none of them is used."""
+    from click.testing import CliRunner
+
+    from residency.cli import report as report_cli
+    from residency.cli.main import cli
+
+    doc = json.loads(deep_map.read_text())
+    for f in doc["flows"]:
+        f["purpose"] = "changed meanwhile"
+    other = tmp_path / "other.json"
+    other.write_text(json.dumps(doc))
+    parent = os.getpid()
+    real = report_cli._evaluate
+
+    def evaluate(map_path: Path, *args: Any) -> Any:
+        return real(other if os.getpid() != parent else map_path, *args)
+
+    monkeypatch.setattr(report_cli, "_evaluate", evaluate)
+    monkeypatch.setattr(report_cli, "AHEAD_AT_BYTES", 1)
+    args = ["report", "tia", "--all", "--map", str(deep_map), "--as-of", "2026-11-30"]
+    with monkeypatch.context() as m:
+        m.setenv(_fork.WORKERS_ENV, "1")
+        serial = CliRunner().invoke(cli, [*args, "--output", str(tmp_path / "one")])
+    assert serial.exit_code == 0, serial.output
+    forks.clear()
+    two = CliRunner().invoke(cli, [*args, "--output", str(tmp_path / "two")])
+    assert two.exit_code == 0, two.output
+    assert forks == [True]
+    names = sorted(p.name for p in (tmp_path / "one").iterdir())
+    assert names == sorted(p.name for p in (tmp_path / "two").iterdir())
+    for name in names:
+        assert (tmp_path / "one" / name).read_bytes() == (tmp_path / "two" / name).read_bytes()
+    assert "changed meanwhile" not in "".join(
+        p.read_text() for p in (tmp_path / "two").iterdir() if p.suffix == ".md")

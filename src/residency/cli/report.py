@@ -181,7 +181,7 @@ class _TiaFiles(Mapping[str, str]):
         `Ahead` process started before the map was read, else one forked now."""
         if self._results is None:
             if self.ahead is not None:
-                self._results = self.ahead.results(self._order, self.render_bytes)
+                self._results = self.ahead.results(self._order, self.render_bytes, self.basis)
             elif len(self.groups) >= self.PARALLEL_AT:
                 self._results = ordered_map(self._order, self.render_bytes)
         if self._results is not None and self._next < len(self._order) \
@@ -189,6 +189,11 @@ class _TiaFiles(Mapping[str, str]):
             self._next += 1
             return next(self._results).decode()
         return self._render(name)
+
+    @property
+    def basis(self) -> bytes:
+        """What the drafts rest on: the map's and the pack's digests."""
+        return f"{self.run.datamap.digest}|{self.run.report.pack.digest}".encode()
 
     def render_bytes(self, name: str) -> bytes:
         return self._render(name).encode()
@@ -210,8 +215,8 @@ class _TiaFiles(Mapping[str, str]):
         return len(self.groups)
 
 
-def _renderer(files: _TiaFiles) -> tuple[list[str], Callable[[str], bytes]]:
-    return files._order, files.render_bytes
+def _renderer(files: _TiaFiles) -> tuple[bytes, list[str], Callable[[str], bytes]]:
+    return files.basis, files._order, files.render_bytes
 
 
 AHEAD_AT_BYTES = 8 * 2**20
