@@ -38,6 +38,21 @@ def available() -> bool:
     return (os.cpu_count() or 1) > 1
 
 
+def _spawn(child: Callable[[], None]) -> int:
+    """Fork; the child runs `child` and leaves with `os._exit` (0 when it returned)."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    pid = os.fork()
+    if pid == 0:  # the child: never returns
+        code = 1
+        try:
+            child()
+            code = 0
+        finally:
+            os._exit(code)
+    return pid
+
+
 @contextlib.contextmanager
 def held() -> Iterator[None]:
     """No further worker while this lasts: an `Ahead` child already has the second core."""
@@ -58,19 +73,13 @@ class Forked:
             return
         # unnamed (unlinked at creation, mode 0600): only this process and its child see it;
         # it outlives this constructor, so no `with`
-        self._file = tempfile.TemporaryFile()  # noqa: SIM115
-        sys.stdout.flush()
-        sys.stderr.flush()
-        pid = os.fork()
-        if pid == 0:  # the child: never returns
-            code = 1
-            try:
-                job(self._file)
-                self._file.flush()
-                code = 0
-            finally:
-                os._exit(code)
-        self._pid = pid
+        file = self._file = tempfile.TemporaryFile()  # noqa: SIM115
+
+        def child() -> None:
+            job(file)
+            file.flush()
+
+        self._pid = _spawn(child)
 
     @property
     def running(self) -> bool:
@@ -130,29 +139,24 @@ class Ahead:
         if not available():
             return
         read, write = os.pipe()
-        sys.stdout.flush()
-        sys.stderr.flush()
-        pid = os.fork()
-        if pid == 0:  # the child: never returns
-            code = 1
-            try:
-                _HELD.append(True)  # its own setup forks nothing more
-                os.close(read)
-                null = os.open(os.devnull, os.O_WRONLY)
-                os.dup2(null, 1)
-                os.dup2(null, 2)
-                with os.fdopen(write, "wb") as out:
-                    basis, keys, render = setup()
-                    out.write(len(basis).to_bytes(4, "little") + basis)
-                    for i, key in enumerate(keys):
-                        if i % every:
-                            name, data = key.encode(), render(key)
-                            out.write(len(name).to_bytes(4, "little") + name
-                                      + len(data).to_bytes(8, "little"))
-                            out.write(data)
-                code = 0
-            finally:
-                os._exit(code)
+
+        def child() -> None:
+            _HELD.append(True)  # its own setup forks nothing more
+            os.close(read)
+            null = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(null, 1)
+            os.dup2(null, 2)
+            with os.fdopen(write, "wb") as out:
+                basis, keys, render = setup()
+                out.write(len(basis).to_bytes(4, "little") + basis)
+                for i, key in enumerate(keys):
+                    if i % every:
+                        name, data = key.encode(), render(key)
+                        out.write(len(name).to_bytes(4, "little") + name
+                                  + len(data).to_bytes(8, "little"))
+                        out.write(data)
+
+        pid = _spawn(child)
         os.close(write)
         self._pid = pid
         self._pipe = os.fdopen(read, "rb")
