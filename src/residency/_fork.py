@@ -53,6 +53,28 @@ def _spawn(child: Callable[[], None]) -> int:
     return pid
 
 
+def _reap(pid: int) -> None:
+    """End a child whose result is no longer wanted (or that has finished) and reap it."""
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGKILL)
+    os.waitpid(pid, 0)
+
+
+def _frame(data: bytes, width: int) -> bytes:
+    """`data` preceded by its length in `width` bytes."""
+    return len(data).to_bytes(width, "little") + data
+
+
+def _read_frame(pipe: IO[bytes], width: int) -> bytes | None:
+    """One `_frame`d record, or None when the pipe ends before it is whole."""
+    head = pipe.read(width)
+    if len(head) < width:
+        return None
+    size = int.from_bytes(head, "little")
+    data = pipe.read(size)
+    return data if len(data) == size else None
+
+
 @contextlib.contextmanager
 def held() -> Iterator[None]:
     """No further worker while this lasts: an `Ahead` child already has the second core."""
@@ -100,9 +122,9 @@ class Forked:
         return done
 
     def close(self) -> None:
-        """Wait for a child still running (an error in the parent) and drop its file."""
+        """Stop a child still running (an error in the parent) and drop its file."""
         if self._pid is not None:
-            os.waitpid(self._pid, 0)
+            _reap(self._pid)
             self._pid = None
         if self._file is not None:
             self._file.close()
@@ -148,13 +170,11 @@ class Ahead:
             os.dup2(null, 2)
             with os.fdopen(write, "wb") as out:
                 basis, keys, render = setup()
-                out.write(len(basis).to_bytes(4, "little") + basis)
+                out.write(_frame(basis, 4))
                 for i, key in enumerate(keys):
                     if i % every:
-                        name, data = key.encode(), render(key)
-                        out.write(len(name).to_bytes(4, "little") + name
-                                  + len(data).to_bytes(8, "little"))
-                        out.write(data)
+                        out.write(_frame(key.encode(), 4))
+                        out.write(_frame(render(key), 8))
 
         pid = _spawn(child)
         os.close(write)
@@ -165,10 +185,8 @@ class Ahead:
                 basis: bytes = b"") -> Iterator[bytes]:
         """`render(k)` for each key in order, the child's share read from the pipe once it
         has shown it worked from the same `basis`."""
-        if self._pipe is not None:
-            head = self._pipe.read(4)
-            if len(head) < 4 or self._pipe.read(int.from_bytes(head, "little")) != basis:
-                self.close()
+        if self._pipe is not None and _read_frame(self._pipe, 4) != basis:
+            self.close()
         try:
             last = len(keys) - 1
             for i, key in enumerate(keys):
@@ -186,13 +204,10 @@ class Ahead:
         pipe = self._pipe
         if pipe is None:
             return None
-        head = pipe.read(4)
-        name = pipe.read(int.from_bytes(head, "little")) if len(head) == 4 else b""
-        size = pipe.read(8)
-        data = pipe.read(int.from_bytes(size, "little")) if len(size) == 8 else None
-        if data is None or name != key.encode() or len(data) != int.from_bytes(size, "little"):
+        name = _read_frame(pipe, 4)
+        data = _read_frame(pipe, 8) if name == key.encode() else None
+        if data is None:
             self.close()
-            return None
         return data
 
     @property
@@ -205,7 +220,5 @@ class Ahead:
             self._pipe.close()
             self._pipe = None
         if self._pid is not None:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(self._pid, signal.SIGKILL)
-            os.waitpid(self._pid, 0)
+            _reap(self._pid)
             self._pid = None

@@ -129,7 +129,7 @@ def _tia(
     # on the other core and renders two in three of them (`_fork.Ahead`).
     ahead = None
     if output is not None and not transfers and _large_file(map_path):
-        ahead = Ahead(lambda: _renderer(setup()))
+        ahead = Ahead(lambda: setup().share())
     try:
         with held() if ahead is not None and ahead.running else contextlib.nullcontext():
             files = setup()
@@ -195,6 +195,10 @@ class _TiaFiles(Mapping[str, str]):
         """What the drafts rest on: the map's and the pack's digests."""
         return f"{self.run.datamap.digest}|{self.run.report.pack.digest}".encode()
 
+    def share(self) -> tuple[bytes, list[str], Callable[[str], bytes]]:
+        """What an `Ahead` process hands back: its basis, the drafts' order, their renderer."""
+        return self.basis, self._order, self.render_bytes
+
     def render_bytes(self, name: str) -> bytes:
         return self._render(name).encode()
 
@@ -213,10 +217,6 @@ class _TiaFiles(Mapping[str, str]):
 
     def __len__(self) -> int:
         return len(self.groups)
-
-
-def _renderer(files: _TiaFiles) -> tuple[bytes, list[str], Callable[[str], bytes]]:
-    return files.basis, files._order, files.render_bytes
 
 
 AHEAD_AT_BYTES = 8 * 2**20

@@ -10,6 +10,7 @@ import time
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, ClassVar, Literal
+from urllib.parse import parse_qs, urlsplit
 
 FaultKind = Literal["truncate", "body", "status", "reset", "delay"]
 
@@ -79,6 +80,18 @@ class JsonHandler(BaseHTTPRequestHandler):
 
     def log_message(self, *args: Any) -> None:  # keep test and demo output clean
         pass
+
+    def _split(self) -> tuple[str, dict[str, str]]:
+        """The request's path as sent and the first value of each query parameter."""
+        parts = urlsplit(self.path)
+        return parts.path, {k: v[0] for k, v in parse_qs(parts.query).items()}
+
+    def _received(self, log: list[Any], latency: float) -> tuple[str, dict[str, str]]:
+        """Note the request in the peer's log, wait out its latency, then `_split`."""
+        log.append(self.path)
+        if latency:
+            time.sleep(latency)
+        return self._split()
 
     def _send(self, status: int, body: dict[str, Any]) -> None:
         fault = first_fault(self.faults, self.path)

@@ -25,7 +25,6 @@ import json
 import time
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
-from urllib.parse import parse_qs, urlsplit
 
 from residency.demo import fake_arg
 from residency.demo._loopback import HttpFault, JsonHandler, LoopbackServer, first_fault
@@ -347,9 +346,8 @@ class FakeArm:
                     self._send(401, {"error": {"code": "AuthenticationFailed",
                                                "message": "Authentication failed."}})
                     return
-                parts = urlsplit(self.path)
-                query = {k: v[0] for k, v in parse_qs(parts.query).items()}
-                segs = [s for s in parts.path.split("/") if s]
+                path, query = self._split()
+                segs = [s for s in path.split("/") if s]
                 if segs == ["subscriptions"]:
                     self._send(200, fake._subscriptions())
                 elif len(segs) == 3 and segs[0] == "subscriptions" and segs[2] == "resources":
@@ -368,7 +366,7 @@ class FakeArm:
                                                int(query.get("$skiptoken", "0"))))
                 else:
                     self._send(404, {"error": {"code": "ResourceNotFound",
-                                               "message": f"{parts.path} was not found."}})
+                                               "message": f"{path} was not found."}})
 
             def do_POST(self) -> None:  # noqa: N802 - Azure Resource Graph only
                 auth = self.headers.get("Authorization", "")
@@ -376,17 +374,16 @@ class FakeArm:
                 if fake.latency:
                     time.sleep(fake.latency)
                 raw = self.rfile.read(int(self.headers.get("Content-Length", 0) or 0))
-                parts = urlsplit(self.path)
-                query = {k: v[0] for k, v in parse_qs(parts.query).items()}
+                path, query = self._split()
                 if not auth.startswith("Bearer "):
                     self._send(401, {"error": {"code": "AuthenticationFailed",
                                                "message": "Authentication failed."}})
                     return
-                if not fake.graph or parts.path.lower() != \
+                if not fake.graph or path.lower() != \
                         "/providers/microsoft.resourcegraph/resources":
                     self._send(404, {"error": {"code": "InvalidResourceType", "message":
                                                f"The resource type could not be found for "
-                                               f"{parts.path}."}})
+                                               f"{path}."}})
                     return
                 if query.get("api-version") != fake_arg.API_VERSION:
                     self._send(400, {"error": {"code": "InvalidApiVersionParameter",

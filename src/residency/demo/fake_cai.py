@@ -12,10 +12,9 @@ cannot search. `faults` make it misbehave like the other peers (`HttpFault`).
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import unquote
 
 from residency.demo._loopback import HttpFault, JsonHandler, LoopbackServer
 
@@ -91,12 +90,8 @@ class FakeCai:
             faults: ClassVar[list[HttpFault]] = fake.faults
 
             def do_GET(self) -> None:  # noqa: N802 - the name http.server dispatches to
-                fake.requests.append(self.path)
-                if fake.latency:
-                    time.sleep(fake.latency)
-                parts = urlsplit(self.path)
-                path = unquote(parts.path)
-                query = {k: v[0] for k, v in parse_qs(parts.query).items()}
+                raw, query = self._received(fake.requests, fake.latency)
+                path = unquote(raw)
                 if not (path.startswith("/v1/") and path.endswith(SUFFIX)):
                     self._send(404, {"error": {"code": 404, "message": "Not Found",
                                                "status": "NOT_FOUND"}})

@@ -26,10 +26,9 @@ API not enabled in the project, 404 NOT_FOUND. `faults` misbehave as the other p
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import unquote
 
 from residency.demo._loopback import HttpFault, JsonHandler, LoopbackServer
 
@@ -98,12 +97,8 @@ class _Peer:
             faults: ClassVar[list[HttpFault]] = fake.faults
 
             def do_GET(self) -> None:  # noqa: N802 - the name http.server dispatches to
-                fake.requests.append(self.path)
-                if fake.latency:
-                    time.sleep(fake.latency)
-                parts = urlsplit(self.path)
-                path = unquote(parts.path)
-                query = {k: v[0] for k, v in parse_qs(parts.query).items()}
+                raw, query = self._received(fake.requests, fake.latency)
+                path = unquote(raw)
                 hit = next((a for p, a in fake.errors.items() if path.startswith(p)), None)
                 self._send(*(hit or fake.answer(path, query)))
 

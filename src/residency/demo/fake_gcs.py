@@ -11,10 +11,8 @@ see `HttpFault`, shared with the ARM peer.
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
-from urllib.parse import parse_qs, urlsplit
 
 from residency.demo._loopback import HttpFault, JsonHandler, LoopbackServer
 
@@ -98,12 +96,8 @@ class FakeGcs:
             faults: ClassVar[list[HttpFault]] = fake.faults
 
             def do_GET(self) -> None:  # noqa: N802 - the name http.server dispatches to
-                fake.requests.append(self.path)
-                if fake.latency:
-                    time.sleep(fake.latency)
-                parts = urlsplit(self.path)
-                query = {k: v[0] for k, v in parse_qs(parts.query).items()}
-                if parts.path.rstrip("/") != "/storage/v1/b":
+                path, query = self._received(fake.requests, fake.latency)
+                if path.rstrip("/") != "/storage/v1/b":
                     self._send(404, {"error": {"code": 404, "message": "Not Found",
                                                "errors": [{"message": "Not Found",
                                                            "domain": "global",

@@ -140,7 +140,7 @@ class JsonFormatter(Formatter):
         worker = Forked(lambda fh: _write_section(_finding_lines(report.findings), fh.write)) \
             if len(report.findings) >= self.PARALLEL_AT else None
         try:
-            sections: list[tuple[str, Iterable[bytes] | IO[bytes]]] = [
+            sections: list[tuple[str, Iterable[bytes]]] = [
                 ("systems", (dumps(s).encode() for s in _systems(report))),
                 ("transfers", _transfer_lines(report.transfers, dumps)),
                 ("findings", _finding_lines(report.findings)),
