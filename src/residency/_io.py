@@ -116,14 +116,21 @@ _YAML_SURROGATE = re.compile(rb"\\(?:u|U0000)[dD][89a-fA-F][0-9a-fA-F]{2}")
 @contextmanager
 def paused_gc() -> Iterator[None]:
     """Building millions of acyclic records triggers needless full collections; pause
-    the cyclic collector for the duration (reference counting still frees memory)."""
+    the cyclic collector for the duration (reference counting still frees memory).
+
+    What outlives the pause is old by then: it goes straight to the oldest generation
+    (`freeze` then `unfreeze`, two list splices) rather than staying young, where the
+    first collection after the pause would walk every object made during it (1.6 s after
+    `report tia` on a 100,000-flow map). It stays collectable by a full collection."""
     was = gc.isenabled()
     gc.disable()
     try:
         yield
     finally:
         if was:
+            gc.freeze()
             gc.enable()
+            gc.unfreeze()
 
 
 @contextmanager

@@ -33,7 +33,7 @@ def _generated(cls: type) -> type:
 def _field_by_field(cls: type, values: dict[str, object]) -> object:
     ref = object.__new__(cls)
     for f in dataclasses.fields(cls):
-        object.__setattr__(ref, f.name, values[f.name] if f.name in values else f.default)
+        object.__setattr__(ref, f.name, values.get(f.name, f.default))
     return ref
 
 
