@@ -110,6 +110,19 @@ def test_two_cores_write_the_report_one_core_writes(
     json.loads(data)
 
 
+def test_the_writer_stays_on_one_core_past_its_ceiling(
+    deep_map: Path, forks: list[bool], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _parallel_everywhere(monkeypatch)
+    _, serial_bytes = _serial(deep_map, monkeypatch)
+    forks.clear()
+    monkeypatch.setattr(JsonFormatter, "PARALLEL_UP_TO", 1000)
+    report, data = _run(deep_map)
+    assert len(report.findings) > 1000
+    assert forks == [True]  # the judge's worker only: the writer started none
+    assert data == serial_bytes
+
+
 def test_a_worker_that_fails_costs_time_not_results(
     deep_map: Path, forks: list[bool], monkeypatch: pytest.MonkeyPatch
 ) -> None:
