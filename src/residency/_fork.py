@@ -16,12 +16,14 @@ from __future__ import annotations
 
 import contextlib
 import os
+import select
 import signal
 import sys
 import tempfile
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from typing import IO
+from dataclasses import dataclass
+from typing import IO, cast
 
 WORKERS_ENV = "RESIDENCY_WORKERS"
 _HELD: list[bool] = []  # non-empty: the second core is taken (see `held`)
@@ -73,6 +75,22 @@ def _read_frame(pipe: IO[bytes], width: int) -> bytes | None:
     size = int.from_bytes(head, "little")
     data = pipe.read(size)
     return data if len(data) == size else None
+
+
+@dataclass(frozen=True, slots=True)
+class Receipt:
+    """What an `Ahead` child's `store` returned for a result it put in place itself."""
+
+    data: bytes
+
+
+def _poll_order(fd: int) -> bytes | None:
+    """The parent's order once it has been sent, else None (never waits for one); b"" when
+    the channel closed without one (the parent does everything itself then)."""
+    if not select.select([fd], [], [], 0)[0]:
+        return None
+    with os.fdopen(fd, "rb") as pipe:
+        return _read_frame(pipe, 4) or b""
 
 
 @contextlib.contextmanager
@@ -138,7 +156,9 @@ def ordered_map(keys: Sequence[str], render: Callable[[str], bytes],
     step, so nothing piles up in memory. When there is no child, or it stops early, the
     parent renders what is missing itself."""
     worker = Ahead(lambda: (b"", keys, render), every) if len(keys) > 1 else None
-    return worker.results(keys, render) if worker is not None else map(render, keys)
+    if worker is None:
+        return map(render, keys)
+    return cast(Iterator[bytes], worker.results(keys, render))  # no `store`: data only
 
 
 class Ahead:
@@ -149,40 +169,71 @@ class Ahead:
     rather than sharing the parent's heap copy-on-write, which costs more than it saves
     here. Its stdout and stderr go to /dev/null (the parent reports what the run says).
     Inputs that differ from the parent's (a file saved in between) or a key that differs
-    end its use: the parent renders the rest itself."""
+    end its use: the parent renders the rest itself.
+
+    `store`, when given, lets the child also put its results where they go once the parent
+    says where (`order`, sent when the parent has checked the destination): from then on
+    `store(key, data, order)` runs in the child, and a result it stored comes back as the
+    `Receipt` it returned instead of the data (data again when it returns None)."""
 
     def __init__(
         self, setup: Callable[[], tuple[bytes, Sequence[str], Callable[[str], bytes]]],
-        every: int = 3,
+        every: int = 3, store: Callable[[str, bytes, bytes], bytes | None] | None = None,
     ) -> None:
         self.every = every
         self._pid: int | None = None
         self._pipe: IO[bytes] | None = None
+        self._orders: int | None = None
         if not available():
             return
         read, write = os.pipe()
+        order_read, order_write = os.pipe() if store is not None else (-1, -1)
 
         def child() -> None:
             _HELD.append(True)  # its own setup forks nothing more
             os.close(read)
+            if order_write >= 0:
+                os.close(order_write)
             null = os.open(os.devnull, os.O_WRONLY)
             os.dup2(null, 1)
             os.dup2(null, 2)
+            order: bytes | None = None
             with os.fdopen(write, "wb") as out:
                 basis, keys, render = setup()
                 out.write(_frame(basis, 4))
                 for i, key in enumerate(keys):
-                    if i % every:
-                        out.write(_frame(key.encode(), 4))
-                        out.write(_frame(render(key), 8))
+                    if not i % every:
+                        continue
+                    data = render(key)
+                    if order is None and store is not None:
+                        order = _poll_order(order_read)
+                    receipt = store(key, data, order) if order and store is not None else None
+                    out.write(_frame(key.encode(), 4))
+                    out.write(_frame(b"S" + receipt if receipt is not None else b"D" + data, 8))
+                    out.flush()  # the parent takes results in order: none waits in a buffer
 
         pid = _spawn(child)
         os.close(write)
+        if order_read >= 0:
+            os.close(order_read)
+            self._orders = order_write
         self._pid = pid
         self._pipe = os.fdopen(read, "rb")
 
+    def order(self, message: bytes) -> None:
+        """Tell the child where its results go (once; a few hundred bytes at most, so the
+        write never waits on a child that is itself waiting for us to read)."""
+        if self._orders is None:
+            return
+        if len(message) + 4 > select.PIPE_BUF:
+            raise ValueError("an order must fit in one atomic pipe write")
+        with contextlib.suppress(OSError):  # a child that has gone: the parent does it all
+            os.write(self._orders, _frame(message, 4))
+        os.close(self._orders)
+        self._orders = None
+
     def results(self, keys: Sequence[str], render: Callable[[str], bytes],
-                basis: bytes = b"") -> Iterator[bytes]:
+                basis: bytes = b"") -> Iterator[bytes | Receipt]:
         """`render(k)` for each key in order, the child's share read from the pipe once it
         has shown it worked from the same `basis`."""
         if self._pipe is not None and _read_frame(self._pipe, 4) != basis:
@@ -199,16 +250,17 @@ class Ahead:
         finally:
             self.close()
 
-    def _take(self, key: str) -> bytes | None:
+    def _take(self, key: str) -> bytes | Receipt | None:
         """The child's result for `key`; None once it stopped or disagrees (then never again)."""
         pipe = self._pipe
         if pipe is None:
             return None
         name = _read_frame(pipe, 4)
         data = _read_frame(pipe, 8) if name == key.encode() else None
-        if data is None:
+        if not data or data[:1] not in (b"D", b"S"):
             self.close()
-        return data
+            return None
+        return Receipt(data[1:]) if data[:1] == b"S" else data[1:]
 
     @property
     def running(self) -> bool:
@@ -216,6 +268,9 @@ class Ahead:
 
     def close(self) -> None:
         """Stop the child, wherever it is (still setting up, or writing), and reap it."""
+        if self._orders is not None:
+            os.close(self._orders)
+            self._orders = None
         if self._pipe is not None:
             self._pipe.close()
             self._pipe = None

@@ -139,12 +139,13 @@ def write_atomic(
         fh.write(data)
 
 
-def write_new(path: Path, data: bytes) -> bool:
-    """Write `data` to `path` only if nothing is there; False (nothing written) if a file,
-    link or directory already is. For the many new files of one run (TIA drafts): the
-    content goes to a temporary sibling linked into place, so a reader never sees half a
-    file and a file that appeared meanwhile is never replaced, at a few system calls per
-    file instead of `write_atomic`'s ownership checks (nothing exists to check).
+def write_new(path: Path, data: bytes) -> tuple[int, int] | None:
+    """Write `data` to `path` only if nothing is there: the new file's (device, inode), or
+    None (nothing written) if a file, link or directory already is. For the many new
+    files of one run (TIA drafts): the content goes to a temporary sibling linked into
+    place, so a reader never sees half a file and a file that appeared meanwhile is never
+    replaced, at a few system calls per file instead of `write_atomic`'s ownership checks
+    (nothing exists to check).
     The caller has made `path.parent` and checked it is no input of the run."""
     _install_signal_cleanup()
     _sweep_leftovers(path)
@@ -164,10 +165,10 @@ def write_new(path: Path, data: bytes) -> bool:
         try:
             os.link(tmp, path)  # never replaces: EEXIST if something is there now
         except FileExistsError:
-            return False
+            return None
         except OSError:  # no hard links on this file system: rename, after checking
             if os.path.lexists(path):
-                return False
+                return None
             Path(tmp).replace(path)
     except OSError as exc:
         raise ResidencyError(f"{path}: cannot write: {exc.strerror}") from None
@@ -175,10 +176,15 @@ def write_new(path: Path, data: bytes) -> bool:
         with suppress(OSError):
             os.unlink(tmp)  # noqa: PTH108
         _LIVE.discard(tmp)
+    note_written(st.st_dev, st.st_ino)
+    return st.st_dev, st.st_ino
+
+
+def note_written(device: int, inode: int) -> None:
+    """Count a file this run wrote (here, or in its helper process) as its own."""
     written = _WRITTEN.get()
     if written is not None:
-        written.add((st.st_dev, st.st_ino))
-    return True
+        written.add((device, inode))
 
 
 _TEMP_SERIAL = iter(range(1 << 62))

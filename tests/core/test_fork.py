@@ -8,6 +8,7 @@ import importlib.util
 import io
 import json
 import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
@@ -58,8 +59,8 @@ def forks(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[bool]]:
     monkeypatch.setattr(_fork.Forked, "__init__", spy)
     real_ahead = _fork.Ahead.__init__
 
-    def ahead(self: _fork.Ahead, *args: Any) -> None:
-        real_ahead(self, *args)
+    def ahead(self: _fork.Ahead, *args: Any, **kwargs: Any) -> None:
+        real_ahead(self, *args, **kwargs)
         started.append(self.running)
 
     monkeypatch.setattr(_fork.Ahead, "__init__", ahead)
@@ -348,3 +349,148 @@ def test_tia_ahead_that_read_another_map_is_not_used(
         assert (tmp_path / "one" / name).read_bytes() == (tmp_path / "two" / name).read_bytes()
     assert "changed meanwhile" not in "".join(
         p.read_text() for p in (tmp_path / "two").iterdir() if p.suffix == ".md")
+
+
+def _tia_args(deep_map: Path) -> list[str]:
+    return ["report", "tia", "--all", "--map", str(deep_map), "--as-of", "2026-11-30"]
+
+
+def _same_directories(one: Path, two: Path) -> None:
+    names = sorted(p.name for p in one.iterdir())
+    assert len(names) > 100
+    assert ".residency-drafts.json" in names
+    assert names == sorted(p.name for p in two.iterdir())
+    for name in names:
+        assert (one / name).read_bytes() == (two / name).read_bytes(), name
+
+
+def _stored_count(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """How many drafts the parent was handed as already written by the second process."""
+    from residency.reports import tia as tia_mod
+
+    seen = [0]
+    real = tia_mod.StoredDraft.decode.__func__  # type: ignore[attr-defined]
+
+    def decode(cls: type, data: bytes) -> Any:
+        seen[0] += 1
+        return real(cls, data)
+
+    monkeypatch.setattr(tia_mod.StoredDraft, "decode", classmethod(decode))
+    return seen
+
+
+def test_tia_ahead_writes_new_drafts_itself(
+    deep_map: Path, forks: list[bool], monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+) -> None:
+    from click.testing import CliRunner
+
+    from residency.cli import report as report_cli
+    from residency.cli.main import cli
+
+    monkeypatch.setattr(report_cli, "AHEAD_AT_BYTES", 1)
+    with monkeypatch.context() as m:
+        m.setenv(_fork.WORKERS_ENV, "1")
+        serial = CliRunner().invoke(cli, [*_tia_args(deep_map), "--output", str(tmp_path / "one")])
+    assert serial.exit_code == 0, serial.output
+    forks.clear()
+    stored = _stored_count(monkeypatch)
+    two = CliRunner().invoke(cli, [*_tia_args(deep_map), "--output", str(tmp_path / "two")])
+    assert two.exit_code == 0, two.output
+    assert forks == [True]
+    drafts = len([p for p in (tmp_path / "one").iterdir() if p.name.startswith("TIA-")])
+    assert drafts // 3 <= stored[0] <= drafts // 2 + 1  # the child's share, written by it
+    _same_directories(tmp_path / "one", tmp_path / "two")
+    assert serial.output.replace("one", "two") == two.output  # every path listed, in order
+    assert not [p for p in (tmp_path / "two").iterdir() if p.name.endswith(".tmp")]
+
+
+def test_tia_ahead_that_dies_after_writing_costs_time_not_drafts(
+    deep_map: Path, forks: list[bool], monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+) -> None:
+    """The second process writes a draft and is gone before it says so: the parent finds
+    the file holding the very draft it would write, and carries on with the rest."""
+    from click.testing import CliRunner
+
+    from residency.cli import report as report_cli
+    from residency.cli.main import cli
+
+    monkeypatch.setattr(report_cli, "AHEAD_AT_BYTES", 1)
+    with monkeypatch.context() as m:
+        m.setenv(_fork.WORKERS_ENV, "1")
+        serial = CliRunner().invoke(cli, [*_tia_args(deep_map), "--output", str(tmp_path / "one")])
+    assert serial.exit_code == 0, serial.output
+    real = report_cli._store_draft
+    calls = [0]
+
+    def store_then_die(name: str, data: bytes, order: bytes) -> bytes | None:
+        receipt = real(name, data, order)
+        calls[0] += 1
+        if calls[0] == 20:
+            os._exit(1)  # written, never reported
+        return receipt
+
+    monkeypatch.setattr(report_cli, "_store_draft", store_then_die)
+    forks.clear()
+    stored = _stored_count(monkeypatch)
+    two = CliRunner().invoke(cli, [*_tia_args(deep_map), "--output", str(tmp_path / "two")])
+    assert two.exit_code == 0, two.output
+    assert forks == [True]
+    assert stored[0] == 19
+    _same_directories(tmp_path / "one", tmp_path / "two")
+
+
+def test_tia_ahead_writes_nothing_into_a_refused_directory(
+    deep_map: Path, forks: list[bool], monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+) -> None:
+    from click.testing import CliRunner
+
+    from residency.cli import report as report_cli
+    from residency.cli.main import cli
+
+    monkeypatch.setattr(report_cli, "AHEAD_AT_BYTES", 1)
+    out = tmp_path / "notes"
+    out.mkdir()
+    (out / "mine.txt").write_text("counsel's notes")
+    real_reap = _fork._reap
+
+    def slow_reap(pid: int) -> None:  # time enough to write, had it been told where
+        time.sleep(1.5)
+        real_reap(pid)
+
+    monkeypatch.setattr(_fork, "_reap", slow_reap)
+    result = CliRunner().invoke(cli, [*_tia_args(deep_map), "--output", str(out)])
+    assert result.exit_code == 2, result.output
+    assert forks == [True]
+    assert [p.name for p in out.iterdir()] == ["mine.txt"]
+    with pytest.raises(ChildProcessError):  # reaped
+        os.waitpid(-1, os.WNOHANG)
+
+
+def test_tia_ahead_rerun_keeps_an_edited_draft_as_one_process_does(
+    deep_map: Path, forks: list[bool], monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+) -> None:
+    """Into a directory of earlier drafts, one edited since: the second process writes
+    none of the names already there, and the edit is kept exactly as one process keeps it."""
+    from click.testing import CliRunner
+
+    from residency.cli import report as report_cli
+    from residency.cli.main import cli
+
+    monkeypatch.setattr(report_cli, "AHEAD_AT_BYTES", 1)
+    runs = {}
+    for name, workers in (("one", "1"), ("two", "")):
+        out = tmp_path / name
+        with monkeypatch.context() as m:
+            m.setenv(_fork.WORKERS_ENV, "1")
+            first = CliRunner().invoke(cli, [*_tia_args(deep_map), "--output", str(out)])
+        assert first.exit_code == 0, first.output
+        edited = sorted(p for p in out.iterdir() if p.name.startswith("TIA-"))[3]
+        edited.write_text(edited.read_text() + "\ncounsel's note\n")
+        (sorted(p for p in out.iterdir() if p.name.startswith("TIA-"))[5]).unlink()
+        with monkeypatch.context() as m:
+            m.setenv(_fork.WORKERS_ENV, workers)
+            runs[name] = CliRunner().invoke(cli, [*_tia_args(deep_map), "--output", str(out)])
+        assert runs[name].exit_code == 0, runs[name].output
+    assert forks[-1] is True
+    _same_directories(tmp_path / "one", tmp_path / "two")
+    assert runs["one"].output.replace("one", "two") == runs["two"].output

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import os
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,7 +15,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from residency._fork import Ahead, held, ordered_map
+from residency._fork import Ahead, Receipt, held, ordered_map
 from residency.cli.common import (
     force_option,
     guarded,
@@ -27,7 +28,7 @@ from residency.model import DataMap, Party, Report
 from residency.policy.pack import PolicyPack
 
 if TYPE_CHECKING:
-    from residency.reports.tia import TiaPlan
+    from residency.reports.tia import StoredDraft, TiaPlan
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -126,10 +127,11 @@ def _tia(
         return _TiaFiles(run, plan, fmt)
 
     # A large map's drafts: a second process, started now, loads and plans the same drafts
-    # on the other core and renders two in three of them (`_fork.Ahead`).
+    # on the other core, renders every other one and, once the directory is checked,
+    # writes the new ones itself (`_fork.Ahead`).
     ahead = None
     if output is not None and not transfers and _large_file(map_path):
-        ahead = Ahead(lambda: setup().share())
+        ahead = Ahead(lambda: setup().share(), every=2, store=_store_draft)
     try:
         with held() if ahead is not None and ahead.running else contextlib.nullcontext():
             files = setup()
@@ -144,7 +146,7 @@ def _write_tia(files: _TiaFiles, fmt: str, output: Path | None) -> None:
     from residency.reports.tia import INDEX_NAME, render_index, write_drafts
 
     if output is None:
-        write_output("\n---\n\n".join(files.values()), None)
+        write_output("\n---\n\n".join(files.texts()), None)
         return
     plan = files.plan
     index = render_index(plan, fmt)
@@ -158,7 +160,15 @@ def _write_tia(files: _TiaFiles, fmt: str, output: Path | None) -> None:
              f"{kept.new}")
 
 
-class _TiaFiles(Mapping[str, str]):
+def _store_draft(name: str, data: bytes, order: bytes) -> bytes | None:
+    """In the `Ahead` process: write a new draft into the directory the parent checked."""
+    from residency.reports.tia import store_new_draft
+
+    stored = store_new_draft(Path(os.fsdecode(order)), name, data)
+    return None if stored is None else stored.encode()
+
+
+class _TiaFiles(Mapping[str, "str | StoredDraft"]):
     """File name → draft, each built and rendered when it is written, so a map of 100,000
     flows never holds every draft at once."""
 
@@ -173,12 +183,13 @@ class _TiaFiles(Mapping[str, str]):
             raise ReportError("two TIA drafts map to the same file name; none written")
         self._order = list(self.groups)
         self.ahead: Ahead | None = None
-        self._results: Iterator[bytes] | None = None
+        self._results: Iterator[bytes | Receipt] | None = None
         self._next = 0
 
-    def __getitem__(self, name: str) -> str:
-        """Drafts asked for in order come from a second core, two in three: from the
-        `Ahead` process started before the map was read, else one forked now."""
+    def __getitem__(self, name: str) -> str | StoredDraft:
+        """Drafts asked for in order come from a second core: every other one from the
+        `Ahead` process started before the map was read (already written, once
+        `store_drafts_in` was called, if new), else two in three from one forked now."""
         if self._results is None:
             if self.ahead is not None:
                 self._results = self.ahead.results(self._order, self.render_bytes, self.basis)
@@ -187,8 +198,24 @@ class _TiaFiles(Mapping[str, str]):
         if self._results is not None and self._next < len(self._order) \
                 and self._order[self._next] == name:
             self._next += 1
-            return next(self._results).decode()
+            result = next(self._results)
+            if isinstance(result, Receipt):
+                from residency.reports.tia import StoredDraft
+
+                return StoredDraft.decode(result.data)
+            return result.decode()
         return self._render(name)
+
+    def texts(self) -> Iterator[str]:
+        """Every draft's text, in order (nothing is stored: no directory was given)."""
+        for name in self._order:
+            value = self[name]
+            yield value if isinstance(value, str) else self._render(name)
+
+    def store_drafts_in(self, directory: Path) -> None:
+        """The drafts directory has been checked: the `Ahead` process may write there."""
+        if self.ahead is not None:
+            self.ahead.order(os.fsencode(directory.absolute()))
 
     @property
     def basis(self) -> bytes:
@@ -230,12 +257,15 @@ def _large_file(path: Path) -> bool:
         return False  # the loader reports it
 
 
-class _WithIndex(Mapping[str, str]):
-    def __init__(self, files: Mapping[str, str], name: str, index: str) -> None:
+class _WithIndex(Mapping[str, "str | StoredDraft"]):
+    def __init__(self, files: _TiaFiles, name: str, index: str) -> None:
         self.files, self.name, self.index = files, name, index
 
-    def __getitem__(self, name: str) -> str:
+    def __getitem__(self, name: str) -> str | StoredDraft:
         return self.index if name == self.name else self.files[name]
+
+    def store_drafts_in(self, directory: Path) -> None:
+        self.files.store_drafts_in(directory)
 
     def __iter__(self) -> Iterator[str]:
         yield from self.files

@@ -358,7 +358,36 @@ class DraftsWritten:
     kept: tuple[KeptDraft, ...]
 
 
-def write_drafts(directory: Path, files: Mapping[str, str | bytes]) -> DraftsWritten:
+@dataclass(frozen=True, slots=True)
+class StoredDraft:
+    """A new draft a helper process has already written into the drafts directory (with
+    `write_new`, so it replaced nothing), given to `write_drafts` instead of its text."""
+
+    digest: str
+    device: int
+    inode: int
+
+    def encode(self) -> bytes:
+        return f"{self.digest}:{self.device}:{self.inode}".encode()
+
+    @classmethod
+    def decode(cls, data: bytes) -> StoredDraft:
+        digest, device, inode = data.decode().split(":")
+        return cls(digest, int(device), int(inode))
+
+
+def store_new_draft(directory: Path, name: str, raw: bytes) -> StoredDraft | None:
+    """Write a draft where nothing is yet, for a helper process (`report tia`'s second
+    core), once `write_drafts` has checked `directory`; None (nothing written) if a file
+    is there: `write_drafts` then deals with that name itself."""
+    from residency._output import write_new
+
+    made = write_new(directory / name, raw)
+    return None if made is None else StoredDraft(_sha256(raw), *made)
+
+
+def write_drafts(directory: Path,
+                 files: Mapping[str, str | bytes | StoredDraft]) -> DraftsWritten:
     """Write drafts into `directory` without losing what counsel wrote there.
 
     `.residency-drafts.json` records the sha256 of every file residency wrote. A draft whose
@@ -366,10 +395,18 @@ def write_drafts(directory: Path, files: Mapping[str, str | bytes]) -> DraftsWri
     never wrote, is kept: the new draft goes beside it as `NAME.new.md` (`NAME.new-2.md`, …
     if that one was edited too) and is listed in `kept`. A directory holding other files is
     refused unless the run is forced (--force); those files are then left alone.
+    `files` may offer `store_drafts_in(directory)`, called once the directory has passed
+    these checks, and give a `StoredDraft` for a draft its helper then wrote itself.
     """
     import json
 
-    from residency._output import remove_leftovers, run_inputs, write_atomic, write_new
+    from residency._output import (
+        note_written,
+        remove_leftovers,
+        run_inputs,
+        write_atomic,
+        write_new,
+    )
     from residency.reports._common import MANIFEST
 
     if directory.exists() and not directory.is_dir():
@@ -391,7 +428,15 @@ def write_drafts(directory: Path, files: Mapping[str, str | bytes]) -> DraftsWri
     # a name nothing holds yet is written without the checks an existing file needs, unless
     # it is an input of this run (refused by `write_atomic`, whatever is there)
     inputs = {p.name for p in run_inputs() if p.parent == directory.resolve()}
+    store_in = getattr(files, "store_drafts_in", None)
+    if store_in is not None:
+        store_in(directory)  # checked: a helper process may write new drafts here now
     for name, data in files.items():
+        if isinstance(data, StoredDraft):
+            note_written(data.device, data.inode)
+            recorded[name] = data.digest
+            written.append(directory / name)
+            continue
         raw = data.encode() if isinstance(data, str) else data
         digest = _sha256(raw)
         path = directory / name
