@@ -85,3 +85,26 @@ def _xml_safe(text: str) -> str:
 def test_non_finite_numbers_are_text(value: float) -> None:
     got = _read(_write(Sheet("T", ("v",), [(value,)])))
     assert got["T"][1] == (str(value),)
+
+
+def test_the_same_rows_are_the_same_bytes_whatever_the_clock(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """No part of the zip carries the time it was written: a register written twice from
+    the same map is the same file (diffable, cacheable)."""
+    import time
+    import zipfile
+
+    def workbook() -> bytes:
+        buf = io.BytesIO()
+        write_xlsx(buf, [Sheet("Transfers", ("flow", "country"), [("f1", "US"), ("f2", "IN")])])
+        return buf.getvalue()
+
+    first = workbook()
+    later = time.time() + 86_400 * 400
+    monkeypatch.setattr(time, "time", lambda: later)
+    monkeypatch.setattr(time, "localtime", lambda *_: time.gmtime(later))
+    assert workbook() == first
+    with zipfile.ZipFile(io.BytesIO(first)) as z:
+        assert {i.date_time for i in z.infolist()} == {(1980, 1, 1, 0, 0, 0)}
+        assert {i.compress_type for i in z.infolist()} == {zipfile.ZIP_DEFLATED}

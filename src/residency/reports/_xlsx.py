@@ -85,11 +85,23 @@ def write_xlsx(out: IO[bytes], sheets: Iterable[Sheet], *, max_rows: int = MAX_R
     with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as z:
         rows = sum(_write_table(z, sheet, strings, names, max_rows) for sheet in sheets)
         big = sum(len(v) for v in strings) * 4 + 40 * len(strings) > 2**31  # zip64 only then
-        with z.open("xl/sharedStrings.xml", "w", force_zip64=big) as sst:  # (Excel warns)
+        with z.open(_entry("xl/sharedStrings.xml"), "w", force_zip64=big) as sst:  # Excel warns
             strings.write(sst)
         for name, data in _package(names).items():
-            z.writestr(name, data)
+            z.writestr(_entry(name), data)
     return rows
+
+
+_STAMP = (1980, 1, 1, 0, 0, 0)
+"""Every part's time in the zip: the same workbook from the same map is the same bytes
+(the earliest time a zip can hold, as reproducible-build tools use; Excel shows none)."""
+
+
+def _entry(name: str) -> zipfile.ZipInfo:
+    info = zipfile.ZipInfo(name, date_time=_STAMP)
+    info.compress_type = zipfile.ZIP_DEFLATED
+    info._compresslevel = 1  # type: ignore[attr-defined]  # what ZipFile.open(str) sets
+    return info
 
 
 def _write_table(z: zipfile.ZipFile, sheet: Sheet, strings: _Strings, names: list[str],
@@ -108,7 +120,7 @@ def _write_table(z: zipfile.ZipFile, sheet: Sheet, strings: _Strings, names: lis
         title = sheet.title if part == 1 else f"{sheet.title} ({part})"
         part += 1
         names.append(_sheet_name(title, names))
-        with z.open(f"xl/worksheets/sheet{len(names)}.xml", "w") as fh:
+        with z.open(_entry(f"xl/worksheets/sheet{len(names)}.xml"), "w") as fh:
             written = _write_sheet(fh, sheet.header, widths, pending, strings, per_sheet)
         total += written
         if written < per_sheet:
