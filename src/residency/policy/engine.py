@@ -60,7 +60,7 @@ from residency.policy.schema import DerogationGround, Instrument, OnwardRules, R
 NO_BASIS = Basis(BasisKind.NONE)
 PARALLEL_AT = 40_000
 """Maps with at least this many flows are judged on two cores (see `_judge_flows`)."""
-_PARENT_SHARE = 0.52  # the worker also pickles its rows: give it a little less
+_PARENT_SHARE = 0.54  # the worker also pickles its rows: give it a little less
 
 
 def _row(*fields: object) -> tuple[object, ...]:
