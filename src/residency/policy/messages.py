@@ -71,7 +71,7 @@ class Countries:
     indices: tuple[int, ...]
 
     def render(self, flow: Flow, importer: Party, third: tuple[str, ...]) -> str:
-        return ", ".join(third[i] for i in self.indices)
+        return ", ".join([third[i] for i in self.indices])
 
 
 Slot = ImporterName | SafeguardDate | QuotedTia | Countries
@@ -85,8 +85,9 @@ class Text:
     parts: tuple[str | Slot, ...]
 
     def render(self, flow: Flow, importer: Party, third: tuple[str, ...]) -> str:
-        return "".join(p if isinstance(p, str) else p.render(flow, importer, third)
-                       for p in self.parts)
+        # a list, not a generator: join builds one anyway (once per finding on a big map)
+        return "".join([p if type(p) is str else p.render(flow, importer, third)  # type: ignore[union-attr]
+                        for p in self.parts])
 
     @property
     def literal(self) -> str | None:
