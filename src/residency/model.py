@@ -23,13 +23,15 @@ def _quick(cls: type[_T]) -> type[_T]:
     The new `__init__` has the same parameters and defaults. It switches the new instance
     to a twin class with the very same slots (CPython checks the layouts match on the
     switch), stores the fields as plain attributes and switches it back: the result is an
-    ordinary frozen instance of `cls`. A field without `init`, or with a `default_factory`,
-    is not supported (refused here, at import)."""
+    ordinary frozen instance of `cls`. A subclass's instance is built the usual way. A
+    field without `init`, or with a `default_factory`, is not supported (refused here, at
+    import)."""
     names = tuple(f.name for f in fields(cls))  # type: ignore[arg-type]
     if getattr(cls, "__slots__", None) != names or hasattr(cls, "__post_init__"):
         raise TypeError(f"{cls.__name__}: not a plain frozen slotted dataclass")
     params: list[str] = []
-    scope: dict[str, object] = {"_cls": cls, "_set": object.__setattr__}
+    scope: dict[str, object] = {"_cls": cls, "_set": object.__setattr__, "_type": type,
+                                "_generated": cls.__init__}  # fields may be named `type`
     for f in fields(cls):  # type: ignore[arg-type]
         if not f.init or f.default_factory is not MISSING:
             raise TypeError(f"{cls.__name__}.{f.name}: not supported by _quick")
@@ -43,8 +45,10 @@ def _quick(cls: type[_T]) -> type[_T]:
     probe.__class__ = cls  # TypeError now, at import, if the layouts ever differ
     body = "".join(f"    self.{n} = {n}\n" for n in names)
     exec(  # noqa: S102 - source built from the class's own field names, as dataclasses does
-        f"def __init__(self, {', '.join(params)}):\n    _set(self, '__class__', _twin)\n"
-        f"{body}    self.__class__ = _cls\n", scope)
+        f"def __init__(self, {', '.join(params)}):\n"
+        f"    if _type(self) is not _cls:  # a subclass has a layout of its own\n"
+        f"        return _generated(self, {', '.join(names)})\n"
+        f"    _set(self, '__class__', _twin)\n{body}    self.__class__ = _cls\n", scope)
     init: Any = scope["__init__"]
     init.__qualname__ = f"{cls.__qualname__}.__init__"
     init.__doc__ = cls.__init__.__doc__

@@ -83,3 +83,14 @@ def test_quick_refuses_what_it_does_not_support() -> None:
     for cls in (Factory, NoSlots):
         with pytest.raises(TypeError):
             model._quick(cls)
+
+
+def test_a_subclass_is_built_the_usual_way() -> None:
+    class Noted(model.Finding):  # no __slots__: a __dict__, another layout
+        pass
+
+    made = Noted("RES-T001", model.Severity.ERROR, "m", "f1", "flow", countries=("US",))
+    assert type(made) is Noted
+    assert made.countries == ("US",) and made.regime is None
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        made.rule = "x"  # type: ignore[misc]
