@@ -148,6 +148,72 @@ class Forked:
             self._file.close()
 
 
+class Halves:
+    """One loop split between an `Ahead` child (side 1) and its parent (side 0), which load
+    the same inputs: each does one half and takes the other's result, so neither does the
+    whole. Made before the fork (two unnamed files, two pipes); `Ahead` gives each process
+    its side. `swap` hands over this side's result and returns the other's, or None when
+    the other side is gone, never got there, or worked from other inputs (`basis`): the
+    caller then does that half itself. Neither side waits on a pipe the other must empty:
+    results go through the files, the pipes carry one byte."""
+
+    def __init__(self) -> None:
+        # unnamed (unlinked at creation, mode 0600); both processes keep them open
+        self._files = (tempfile.TemporaryFile(), tempfile.TemporaryFile())  # noqa: SIM115
+        self._pipes = (os.pipe(), os.pipe())  # side 0 tells side 1 through the first
+        self.side: int | None = None
+        self._tell = self._hear = -1
+
+    def take_side(self, side: int) -> None:
+        """This process is `side` (right after the fork, in each process)."""
+        (r0, w0), (r1, w1) = self._pipes
+        tell, hear, others = (w0, r1, (r0, w1)) if side == 0 else (w1, r0, (r1, w0))
+        for fd in others:
+            os.close(fd)
+        self.side, self._tell, self._hear = side, tell, hear
+
+    def swap(self, basis: bytes, data: bytes) -> bytes | None:
+        if self.side is None or self._tell < 0:
+            return None
+        mine, theirs = self._files[self.side], self._files[1 - self.side]
+        mine.write(_frame(basis, 4) + _frame(data, 8))
+        mine.flush()
+        with contextlib.suppress(OSError):  # the other side is gone: it hears nothing
+            os.write(self._tell, b"1")
+        os.close(self._tell)
+        heard = os.read(self._hear, 1)
+        os.close(self._hear)
+        self._tell = self._hear = -1
+        if heard != b"1":
+            return None
+        fd = theirs.fileno()
+        head = os.pread(fd, 4, 0)
+        if len(head) < 4:
+            return None
+        size = int.from_bytes(head, "little")
+        if os.pread(fd, size, 4) != basis:
+            return None
+        width = os.pread(fd, 8, 4 + size)
+        if len(width) < 8:
+            return None
+        length = int.from_bytes(width, "little")
+        got = os.pread(fd, length, 12 + size)
+        return got if len(got) == length else None
+
+    def close(self) -> None:
+        for fd in (self._tell, self._hear):
+            if fd >= 0:
+                os.close(fd)
+        if self.side is None:  # never forked: every end is still ours
+            for r, w in self._pipes:
+                os.close(r)
+                os.close(w)
+            self.side = -1
+        self._tell = self._hear = -1
+        for f in self._files:
+            f.close()
+
+
 def ordered_map(keys: Sequence[str], render: Callable[[str], bytes],
                 every: int = 3) -> Iterator[bytes]:
     """`render(k)` for each key, in order, a forked child rendering all but one key in
@@ -179,11 +245,13 @@ class Ahead:
     def __init__(
         self, setup: Callable[[], tuple[bytes, Sequence[str], Callable[[str], bytes]]],
         every: int = 3, store: Callable[[str, bytes, bytes], bytes | None] | None = None,
+        halves: Halves | None = None,
     ) -> None:
         self.every = every
         self._pid: int | None = None
         self._pipe: IO[bytes] | None = None
         self._orders: int | None = None
+        self._basis_ok: bool | None = None
         if not available():
             return
         read, write = os.pipe()
@@ -192,6 +260,8 @@ class Ahead:
         def child() -> None:
             _HELD.append(True)  # its own setup forks nothing more
             os.close(read)
+            if halves is not None:
+                halves.take_side(1)
             if order_write >= 0:
                 os.close(order_write)
             null = os.open(os.devnull, os.O_WRONLY)
@@ -214,19 +284,25 @@ class Ahead:
 
         pid = _spawn(child)
         os.close(write)
+        if halves is not None:
+            halves.take_side(0)
         if order_read >= 0:
             os.close(order_read)
             self._orders = order_write
         self._pid = pid
         self._pipe = os.fdopen(read, "rb")
 
-    def order(self, message: bytes) -> None:
+    def order(self, message: bytes, basis: bytes = b"") -> None:
         """Tell the child where its results go (once; a few hundred bytes at most, so the
-        write never waits on a child that is itself waiting for us to read)."""
+        write never waits on a child that is itself waiting for us to read), but only
+        once it has shown it worked from the same `basis`: a child that read other inputs
+        is stopped before it can put anything anywhere."""
         if self._orders is None:
             return
         if len(message) + 4 > select.PIPE_BUF:
             raise ValueError("an order must fit in one atomic pipe write")
+        if not self._same_basis(basis):
+            return
         with contextlib.suppress(OSError):  # a child that has gone: the parent does it all
             os.write(self._orders, _frame(message, 4))
         os.close(self._orders)
@@ -236,8 +312,7 @@ class Ahead:
                 basis: bytes = b"") -> Iterator[bytes | Receipt]:
         """`render(k)` for each key in order, the child's share read from the pipe once it
         has shown it worked from the same `basis`."""
-        if self._pipe is not None and _read_frame(self._pipe, 4) != basis:
-            self.close()
+        self._same_basis(basis)
         try:
             last = len(keys) - 1
             for i, key in enumerate(keys):
@@ -249,6 +324,15 @@ class Ahead:
                 yield data
         finally:
             self.close()
+
+    def _same_basis(self, basis: bytes) -> bool:
+        """Whether the child worked from `basis` (its first frame, read once); a child
+        that did not is stopped and reaped."""
+        if self._basis_ok is None and self._pipe is not None:
+            self._basis_ok = _read_frame(self._pipe, 4) == basis
+            if not self._basis_ok:
+                self.close()
+        return bool(self._basis_ok) and self._pipe is not None
 
     def _take(self, key: str) -> bytes | Receipt | None:
         """The child's result for `key`; None once it stopped or disagrees (then never again)."""

@@ -494,3 +494,134 @@ def test_tia_ahead_rerun_keeps_an_edited_draft_as_one_process_does(
     assert forks[-1] is True
     _same_directories(tmp_path / "one", tmp_path / "two")
     assert runs["one"].output.replace("one", "two") == runs["two"].output
+
+
+def test_halves_swap_each_sides_result(forks: list[bool]) -> None:
+    halves = _fork.Halves()
+
+    def setup() -> tuple[bytes, list[str], Any]:
+        got = halves.swap(b"same inputs", b"the child's half")
+        return b"", ["k0", "k1"], lambda key: got or b"nothing"
+
+    ahead = _fork.Ahead(setup, every=2, halves=halves)
+    assert forks == [True]
+    assert halves.swap(b"same inputs", b"the parent's half") == b"the child's half"
+    results = list(ahead.results(["k0", "k1"], lambda key: b"parent"))
+    assert results == [b"parent", b"the parent's half"]  # what the child took from us
+    halves.close()
+
+
+@pytest.mark.parametrize("fault", ["other-inputs", "child-gone"])
+def test_halves_refuse_what_does_not_come_from_the_same_inputs(
+    fault: str, forks: list[bool]
+) -> None:
+    halves = _fork.Halves()
+
+    def setup() -> tuple[bytes, list[str], Any]:
+        if fault == "child-gone":
+            os._exit(1)
+        got = halves.swap(b"another map", b"the child's half")
+        return b"", ["k0", "k1"], lambda key: got or b"nothing"
+
+    ahead = _fork.Ahead(setup, every=2, halves=halves)
+    assert forks == [True]
+    assert halves.swap(b"same inputs", b"the parent's half") is None
+    results = list(ahead.results(["k0", "k1"], lambda key: b"parent"))
+    # the child refused ours too (other inputs), or is gone (the parent rendered k1)
+    assert results == [b"parent", b"nothing" if fault == "other-inputs" else b"parent"]
+    halves.close()
+
+
+def _judged_here(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """How many flows this process judged itself, per call."""
+    from residency.policy.engine import Engine
+
+    parent, counts = os.getpid(), []
+    real = Engine._judge
+
+    def judge(self: Any, graph: Any, resolved: Any, base: Any, flows: Any, *rest: Any) -> Any:
+        if os.getpid() == parent:
+            counts.append(len(flows))
+        return real(self, graph, resolved, base, flows, *rest)
+
+    monkeypatch.setattr(Engine, "_judge", judge)
+    return counts
+
+
+@pytest.mark.parametrize("fault", [None, "child-gone"])
+def test_tia_processes_split_the_judge(
+    fault: str | None, deep_map: Path, forks: list[bool], monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    from click.testing import CliRunner
+
+    from residency.cli import report as report_cli
+    from residency.cli.main import cli
+
+    monkeypatch.setattr(report_cli, "AHEAD_AT_BYTES", 1)
+    with monkeypatch.context() as m:
+        m.setenv(_fork.WORKERS_ENV, "1")
+        serial = CliRunner().invoke(cli, [*_tia_args(deep_map), "--output", str(tmp_path / "one")])
+    assert serial.exit_code == 0, serial.output
+    flows = len(json.loads(deep_map.read_text())["flows"])
+    if fault == "child-gone":
+        parent, real = os.getpid(), report_cli._evaluate
+
+        def evaluate(*args: Any) -> Any:
+            if os.getpid() != parent:
+                os._exit(1)
+            return real(*args)
+
+        monkeypatch.setattr(report_cli, "_evaluate", evaluate)
+    judged = _judged_here(monkeypatch)
+    forks.clear()
+    two = CliRunner().invoke(cli, [*_tia_args(deep_map), "--output", str(tmp_path / "two")])
+    assert two.exit_code == 0, two.output
+    assert forks == [True]
+    if fault is None:
+        assert judged == [flows // 2]  # the second process judged the other half
+    else:
+        assert judged == [flows // 2, flows - flows // 2]  # nobody did: judged here
+    _same_directories(tmp_path / "one", tmp_path / "two")
+
+
+def test_tia_ahead_that_read_another_map_writes_no_draft(
+    deep_map: Path, forks: list[bool], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The second process read a map saved meanwhile: it is stopped before it is told
+    where the drafts go, so none of its drafts reaches the directory, however long the
+    parent then takes."""
+    from click.testing import CliRunner
+
+    from residency.cli import report as report_cli
+    from residency.cli.main import cli
+
+    doc = json.loads(deep_map.read_text())
+    for f in doc["flows"]:
+        f["purpose"] = "changed meanwhile"
+    other = tmp_path / "other.json"
+    other.write_text(json.dumps(doc))
+    parent, real = os.getpid(), report_cli._evaluate
+
+    def evaluate(map_path: Path, *args: Any) -> Any:
+        return real(other if os.getpid() != parent else map_path, *args)
+
+    real_check = _fork.Ahead._same_basis
+
+    def slow_check(self: _fork.Ahead, basis: bytes) -> bool:
+        time.sleep(1.5)  # time enough for a child that was told where to write
+        return real_check(self, basis)
+
+    monkeypatch.setattr(report_cli, "_evaluate", evaluate)
+    monkeypatch.setattr(report_cli, "AHEAD_AT_BYTES", 1)
+    monkeypatch.setattr(_fork.Ahead, "_same_basis", slow_check)
+    with monkeypatch.context() as m:
+        m.setenv(_fork.WORKERS_ENV, "1")
+        serial = CliRunner().invoke(cli, [*_tia_args(deep_map), "--output", str(tmp_path / "one")])
+    assert serial.exit_code == 0, serial.output
+    forks.clear()
+    two = CliRunner().invoke(cli, [*_tia_args(deep_map), "--output", str(tmp_path / "two")])
+    assert two.exit_code == 0, two.output
+    assert forks == [True]
+    assert "kept" not in two.output and "changed since" not in two.output
+    _same_directories(tmp_path / "one", tmp_path / "two")

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from residency._fork import Ahead, Receipt, held, ordered_map
+from residency._fork import Ahead, Halves, Receipt, held, ordered_map
 from residency.cli.common import (
     force_option,
     guarded,
@@ -55,7 +55,8 @@ class _Run:
 
 
 def _evaluate(
-    map_path: Path, policies: Path | None, as_of: dt.date, assume_invalid: tuple[str, ...]
+    map_path: Path, policies: Path | None, as_of: dt.date, assume_invalid: tuple[str, ...],
+    halves: Halves | None = None,
 ) -> _Run:
     from residency.datamap import load_map
     from residency.policy.engine import Engine, EngineOptions
@@ -68,7 +69,7 @@ def _evaluate(
         raise click.BadParameter(f"unknown decision or instrument id(s): {', '.join(unknown)}",
                                  param_hint="--assume-invalid")
     datamap = load_map(map_path, pack)
-    report = Engine(pack, EngineOptions(as_of, frozenset(assume_invalid))).run(datamap)
+    report = Engine(pack, EngineOptions(as_of, frozenset(assume_invalid)), halves).run(datamap)
     return _Run(pack, datamap, report, collect_parties(report, pack, datamap))
 
 
@@ -119,8 +120,8 @@ def _tia(
     from residency.reports._common import graph_of
     from residency.reports.tia import plan_tia
 
-    def setup() -> _TiaFiles:
-        run = _evaluate(map_path, policies, as_of, assume_invalid)
+    def setup(halves: Halves | None = None) -> _TiaFiles:
+        run = _evaluate(map_path, policies, as_of, assume_invalid, halves)
         plan = plan_tia(run.report, run.pack, graph_of(run.report, run.parties),
                         flows=transfers or None,
                         per="importer" if per == "importer" else "transfer")
@@ -129,17 +130,23 @@ def _tia(
     # A large map's drafts: a second process, started now, loads and plans the same drafts
     # on the other core, renders every other one and, once the directory is checked,
     # writes the new ones itself (`_fork.Ahead`).
-    ahead = None
+    # The two also split the engine's judge between them (`_fork.Halves`).
+    ahead = halves = None
     if output is not None and not transfers and _large_file(map_path):
-        ahead = Ahead(lambda: setup().share(), every=2, store=_store_draft)
+        halves = Halves()
+        ahead = Ahead(lambda: setup(halves).share(), every=2, store=_store_draft,
+                      halves=halves)
     try:
-        with held() if ahead is not None and ahead.running else contextlib.nullcontext():
-            files = setup()
+        running = ahead is not None and ahead.running
+        with held() if running else contextlib.nullcontext():
+            files = setup(halves if running else None)
         files.ahead = ahead
         _write_tia(files, fmt, output)
     finally:
         if ahead is not None:
             ahead.close()  # whatever happened here, the second process does not outlive it
+        if halves is not None:
+            halves.close()
 
 
 def _write_tia(files: _TiaFiles, fmt: str, output: Path | None) -> None:
@@ -215,7 +222,7 @@ class _TiaFiles(Mapping[str, "str | StoredDraft"]):
     def store_drafts_in(self, directory: Path) -> None:
         """The drafts directory has been checked: the `Ahead` process may write there."""
         if self.ahead is not None:
-            self.ahead.order(os.fsencode(directory.absolute()))
+            self.ahead.order(os.fsencode(directory.absolute()), self.basis)
 
     @property
     def basis(self) -> bytes:

@@ -17,7 +17,7 @@ from itertools import starmap
 from operator import attrgetter
 from typing import IO, Any
 
-from residency._fork import Forked
+from residency._fork import Forked, Halves
 from residency.graph import FlowGraph
 from residency.model import (
     ANY_COUNTRY,
@@ -142,9 +142,14 @@ class EngineOptions:
 class Engine:
     """Evaluates a data map (plus collected inventories) against a policy pack."""
 
-    def __init__(self, pack: PolicyPack, options: EngineOptions) -> None:
+    def __init__(self, pack: PolicyPack, options: EngineOptions,
+                 halves: Halves | None = None) -> None:
+        """`halves`: a process that loads the same inputs judges the other half of the
+        flows (`report tia`'s second process, `residency._fork.Halves`)."""
         self.pack = pack
         self.opt = options
+        self._halves = halves
+        self._inputs_digest = b""
         self._adequacy_cache: dict[tuple[object, ...], tuple[Basis | None, str | None]] = {}
         self._sg_cache: dict[tuple[object, ...], _SafeguardVerdict] = {}
         self._data_cache: dict[frozenset[str], _Data] = {}
@@ -165,6 +170,7 @@ class Engine:
             "hr_data": datamap.hr_data_categories,
             "health_data": self.pack.health_categories,
         }
+        self._inputs_digest = f"{datamap.digest}|{self.pack.info.digest}".encode()
         systems, flows, parties, gaps = self._inputs(datamap, inventories)
         findings: list[Finding] = []
         resolved = self._resolve_all(systems, findings)
@@ -324,6 +330,9 @@ class Engine:
         fields and are appended after this process's own, so the order, and every byte of
         the report, is what one process would have produced."""
         flows = graph.flows
+        if self._halves is not None:
+            self._judge_halves(self._halves, graph, resolved, base, transfers, findings)
+            return
         cut = int(len(flows) * _PARENT_SHARE)
         worker = None
         if len(flows) >= PARALLEL_AT:
@@ -344,6 +353,39 @@ class Engine:
             transfer_rows, finding_rows = pickle.load(rows)  # noqa: S301
         transfers.extend(starmap(Transfer, transfer_rows))
         findings.extend(starmap(Finding, finding_rows))
+
+    def _judge_halves(
+        self,
+        halves: Halves,
+        graph: FlowGraph,
+        resolved: dict[str, ResolvedLocation],
+        base: dict[str, frozenset[str]],
+        transfers: list[Transfer],
+        findings: list[Finding],
+    ) -> None:
+        """Judge this process's half of the flows and take the other half's rows from the
+        process that judged it (from the same inputs: `_inputs_digest`); a half that does not come
+        is judged here. Either way the halves are appended in order, as one process would."""
+        flows = graph.flows
+        cut = len(flows) // 2
+        parts = (flows[:cut], flows[cut:])
+        side = halves.side if halves.side in (0, 1) else 0
+        rows: tuple[list[Any], list[Any]] = ([], [])
+        self._judge(graph, resolved, base, parts[side], rows[0], rows[1], _row, _row)
+        theirs = halves.swap(self._inputs_digest,
+                             pickle.dumps(rows, protocol=pickle.HIGHEST_PROTOCOL))
+        done = {side: rows}
+        if theirs is not None:
+            # the other process's rows, through an unnamed 0600 file nobody else can open,
+            # and only once it has shown it read the same map and pack
+            done[1 - side] = pickle.loads(theirs)  # noqa: S301
+        for part in (0, 1):
+            if part in done:
+                transfer_rows, finding_rows = done[part]
+                transfers.extend(starmap(Transfer, transfer_rows))
+                findings.extend(starmap(Finding, finding_rows))
+            else:
+                self._judge(graph, resolved, base, parts[part], transfers, findings)
 
     def _judge_rows(
         self,
