@@ -355,6 +355,19 @@ def _tia_args(deep_map: Path) -> list[str]:
     return ["report", "tia", "--all", "--map", str(deep_map), "--as-of", "2026-11-30"]
 
 
+def _one_process_tia(deep_map: Path, monkeypatch: pytest.MonkeyPatch, out: Path) -> Any:
+    """`report tia --all` into `out` the way one process writes it (the reference)."""
+    from click.testing import CliRunner
+
+    from residency.cli.main import cli
+
+    with monkeypatch.context() as m:
+        m.setenv(_fork.WORKERS_ENV, "1")
+        result = CliRunner().invoke(cli, [*_tia_args(deep_map), "--output", str(out)])
+    assert result.exit_code == 0, result.output
+    return result
+
+
 def _same_directories(one: Path, two: Path) -> None:
     names = sorted(p.name for p in one.iterdir())
     assert len(names) > 100
@@ -388,10 +401,7 @@ def test_tia_ahead_writes_new_drafts_itself(
     from residency.cli.main import cli
 
     monkeypatch.setattr(report_cli, "AHEAD_AT_BYTES", 1)
-    with monkeypatch.context() as m:
-        m.setenv(_fork.WORKERS_ENV, "1")
-        serial = CliRunner().invoke(cli, [*_tia_args(deep_map), "--output", str(tmp_path / "one")])
-    assert serial.exit_code == 0, serial.output
+    serial = _one_process_tia(deep_map, monkeypatch, tmp_path / "one")
     forks.clear()
     stored = _stored_count(monkeypatch)
     two = CliRunner().invoke(cli, [*_tia_args(deep_map), "--output", str(tmp_path / "two")])
@@ -415,10 +425,7 @@ def test_tia_ahead_that_dies_after_writing_costs_time_not_drafts(
     from residency.cli.main import cli
 
     monkeypatch.setattr(report_cli, "AHEAD_AT_BYTES", 1)
-    with monkeypatch.context() as m:
-        m.setenv(_fork.WORKERS_ENV, "1")
-        serial = CliRunner().invoke(cli, [*_tia_args(deep_map), "--output", str(tmp_path / "one")])
-    assert serial.exit_code == 0, serial.output
+    _one_process_tia(deep_map, monkeypatch, tmp_path / "one")
     real = report_cli._store_draft
     calls = [0]
 
@@ -559,10 +566,7 @@ def test_tia_processes_split_the_judge(
     from residency.cli.main import cli
 
     monkeypatch.setattr(report_cli, "AHEAD_AT_BYTES", 1)
-    with monkeypatch.context() as m:
-        m.setenv(_fork.WORKERS_ENV, "1")
-        serial = CliRunner().invoke(cli, [*_tia_args(deep_map), "--output", str(tmp_path / "one")])
-    assert serial.exit_code == 0, serial.output
+    _one_process_tia(deep_map, monkeypatch, tmp_path / "one")
     flows = len(json.loads(deep_map.read_text())["flows"])
     if fault == "child-gone":
         parent, real = os.getpid(), report_cli._evaluate
@@ -615,10 +619,7 @@ def test_tia_ahead_that_read_another_map_writes_no_draft(
     monkeypatch.setattr(report_cli, "_evaluate", evaluate)
     monkeypatch.setattr(report_cli, "AHEAD_AT_BYTES", 1)
     monkeypatch.setattr(_fork.Ahead, "_same_basis", slow_check)
-    with monkeypatch.context() as m:
-        m.setenv(_fork.WORKERS_ENV, "1")
-        serial = CliRunner().invoke(cli, [*_tia_args(deep_map), "--output", str(tmp_path / "one")])
-    assert serial.exit_code == 0, serial.output
+    _one_process_tia(deep_map, monkeypatch, tmp_path / "one")
     forks.clear()
     two = CliRunner().invoke(cli, [*_tia_args(deep_map), "--output", str(tmp_path / "two")])
     assert two.exit_code == 0, two.output
