@@ -161,55 +161,44 @@ class Halves:
         # unnamed (unlinked at creation, mode 0600); both processes keep them open
         self._files = (tempfile.TemporaryFile(), tempfile.TemporaryFile())  # noqa: SIM115
         self._pipes = (os.pipe(), os.pipe())  # side 0 tells side 1 through the first
+        self._open = [fd for pipe in self._pipes for fd in pipe]
         self.side: int | None = None
         self._tell = self._hear = -1
 
     def take_side(self, side: int) -> None:
         """This process is `side` (right after the fork, in each process)."""
         (r0, w0), (r1, w1) = self._pipes
-        tell, hear, others = (w0, r1, (r0, w1)) if side == 0 else (w1, r0, (r1, w0))
-        for fd in others:
-            os.close(fd)
-        self.side, self._tell, self._hear = side, tell, hear
+        self._tell, self._hear = (w0, r1) if side == 0 else (w1, r0)
+        for fd in (r0, w1) if side == 0 else (r1, w0):
+            self._close(fd)
+        self.side = side
 
     def swap(self, basis: bytes, data: bytes) -> bytes | None:
-        if self.side is None or self._tell < 0:
+        if self.side is None or self._tell not in self._open:
             return None
         mine, theirs = self._files[self.side], self._files[1 - self.side]
         mine.write(_frame(basis, 4) + _frame(data, 8))
         mine.flush()
         with contextlib.suppress(OSError):  # the other side is gone: it hears nothing
             os.write(self._tell, b"1")
-        os.close(self._tell)
+        self._close(self._tell)
         heard = os.read(self._hear, 1)
-        os.close(self._hear)
-        self._tell = self._hear = -1
+        self._close(self._hear)
         if heard != b"1":
             return None
-        fd = theirs.fileno()
-        head = os.pread(fd, 4, 0)
-        if len(head) < 4:
+        theirs.seek(0)  # the other side has written all it will write there
+        if _read_frame(theirs, 4) != basis:
             return None
-        size = int.from_bytes(head, "little")
-        if os.pread(fd, size, 4) != basis:
-            return None
-        width = os.pread(fd, 8, 4 + size)
-        if len(width) < 8:
-            return None
-        length = int.from_bytes(width, "little")
-        got = os.pread(fd, length, 12 + size)
-        return got if len(got) == length else None
+        return _read_frame(theirs, 8)
+
+    def _close(self, fd: int) -> None:
+        if fd in self._open:
+            self._open.remove(fd)
+            os.close(fd)
 
     def close(self) -> None:
-        for fd in (self._tell, self._hear):
-            if fd >= 0:
-                os.close(fd)
-        if self.side is None:  # never forked: every end is still ours
-            for r, w in self._pipes:
-                os.close(r)
-                os.close(w)
-            self.side = -1
-        self._tell = self._hear = -1
+        for fd in list(self._open):
+            self._close(fd)
         for f in self._files:
             f.close()
 
