@@ -3,11 +3,13 @@ judged part of the flows and encoded the findings or not, and whatever happens t
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import importlib.util
 import io
 import json
 import os
+import pickle
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -86,11 +88,13 @@ def _run(path: Path) -> tuple[Report, bytes]:
 def _serial(path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Report, bytes]:
     with monkeypatch.context() as m:
         m.setenv(_fork.WORKERS_ENV, "1")
+        m.setattr(engine_mod, "_BLOCK", 10**9)  # one block: the plain loop
         return _run(path)
 
 
 def _parallel_everywhere(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(engine_mod, "PARALLEL_AT", 1)
+    monkeypatch.setattr(engine_mod, "_BLOCK", 250)  # the worker's rows come in blocks
     monkeypatch.setattr(JsonFormatter, "PARALLEL_AT", 1)
     monkeypatch.setattr(JsonFormatter, "STREAM_AT", 1)
 
@@ -185,6 +189,66 @@ def test_a_half_written_worker_file_is_not_used(
     _, data = _run(deep_map)
     assert forks[0] is True
     assert data == serial_bytes
+
+
+@pytest.mark.parametrize("cut", ["end marker", "mid-block"])
+def test_a_worker_file_without_its_end_is_not_used(
+    cut: str, deep_map: Path, forks: list[bool], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A worker that exited well but whose file lacks its end (a bug, a full disk): the
+    blocks already appended are taken back and the parent judges that part itself."""
+    _parallel_everywhere(monkeypatch)
+    serial_report, serial_bytes = _serial(deep_map, monkeypatch)
+    real = Engine._judge_rows
+    blocks: list[int] = []
+
+    def unfinished(self: Engine, graph: Any, resolved: Any, base: Any, flows: Any,
+                   out: IO[bytes]) -> None:
+        real(self, graph, resolved, base, flows, out)
+        out.flush()
+        size = out.seek(0, os.SEEK_END)
+        out.seek(0)
+        count = 0
+        with contextlib.suppress(EOFError):
+            while pickle.load(out) is not None:  # noqa: S301 - the test's own file
+                count += 1
+        blocks.append(count)
+        end = size - len(pickle.dumps(None)) if cut == "end marker" else size * 2 // 3
+        os.ftruncate(out.fileno(), end)
+        out.seek(end)
+
+    monkeypatch.setattr(Engine, "_judge_rows", unfinished)
+    monkeypatch.setattr(_fork, "_spawn", _spawn_reporting(blocks))
+    forks.clear()
+    report, data = _run(deep_map)
+    assert forks[0] is True
+    assert blocks and blocks[0] >= 3  # several blocks were written before the cut
+    assert len(report.transfers) == len(serial_report.transfers)
+    assert data == serial_bytes
+
+
+def _spawn_reporting(blocks: list[int]) -> Any:
+    """`_fork._spawn` whose child sends what it appended to `blocks` back to the test."""
+    real = _fork._spawn
+
+    def spawn(child: Any) -> int:
+        read, write = os.pipe()
+
+        def run() -> None:
+            os.close(read)
+            try:
+                child()
+            finally:
+                os.write(write, json.dumps(blocks).encode())
+                os.close(write)
+
+        pid = real(run)
+        os.close(write)
+        with os.fdopen(read) as pipe:
+            blocks[:] = json.loads(pipe.read() or "[]")
+        return pid
+
+    return spawn
 
 
 @pytest.mark.parametrize("setting", ["1", "0"])

@@ -165,22 +165,7 @@ class Engine:
 
     # ------------------------------------------------------------------ entry
     def run(self, datamap: DataMap, inventories: Iterable[Inventory] = ()) -> Report:
-        self._special = frozenset(name for name, _ in datamap.special_categories)
-        self._condition_categories = {
-            "hr_data": datamap.hr_data_categories,
-            "health_data": self.pack.health_categories,
-        }
-        self._inputs_digest = f"{datamap.digest}|{self.pack.info.digest}".encode()
-        systems, flows, parties, gaps = self._inputs(datamap, inventories)
-        findings: list[Finding] = []
-        resolved = self._resolve_all(systems, findings)
-        systems = self._provider_affiliates(systems, parties, resolved)
-        flows = _classified_safeguards(flows, systems, datamap)
-        graph = FlowGraph(parties.values(), systems, flows)
-        base = {
-            s.id: self._base_regimes(s, graph.party_of(s), resolved[s.id]) for s in graph
-        }
-        graph.propagate(base)
+        graph, resolved, base, findings, gaps = self._prepare(datamap, inventories)
         transfers: list[Transfer] = []
         self._judge_flows(graph, resolved, base, transfers, findings)
         self._unclassified(graph, datamap, findings)
@@ -218,6 +203,30 @@ class Engine:
             map_digest=datamap.digest,
             special_categories=datamap.special_categories,
         )
+
+    def _prepare(
+        self, datamap: DataMap, inventories: Iterable[Inventory]
+    ) -> tuple[FlowGraph, dict[str, ResolvedLocation], dict[str, frozenset[str]],
+               list[Finding], list[CoverageGap]]:
+        """Everything the judge rests on: the graph of the map's and the inventories'
+        systems and flows, each system's location and base regimes, regimes propagated."""
+        self._special = frozenset(name for name, _ in datamap.special_categories)
+        self._condition_categories = {
+            "hr_data": datamap.hr_data_categories,
+            "health_data": self.pack.health_categories,
+        }
+        self._inputs_digest = f"{datamap.digest}|{self.pack.info.digest}".encode()
+        systems, flows, parties, gaps = self._inputs(datamap, inventories)
+        findings: list[Finding] = []
+        resolved = self._resolve_all(systems, findings)
+        systems = self._provider_affiliates(systems, parties, resolved)
+        flows = _classified_safeguards(flows, systems, datamap)
+        graph = FlowGraph(parties.values(), systems, flows)
+        base = {
+            s.id: self._base_regimes(s, graph.party_of(s), resolved[s.id]) for s in graph
+        }
+        graph.propagate(base)
+        return graph, resolved, base, findings, gaps
 
     def _inputs(
         self, datamap: DataMap, inventories: Iterable[Inventory]
@@ -350,7 +359,9 @@ class Engine:
             return
         with rows:
             # our own child's rows, through an unnamed 0600 file nobody else can open
-            _append_rows(pickle.load(rows), transfers, findings)  # noqa: S301
+            whole = _append_blocks(rows, transfers, findings)
+        if not whole:  # cannot happen from a child that exited well; fail safe anyway
+            self._judge(graph, resolved, base, flows[cut:], transfers, findings)
 
     def _judge_halves(
         self,
@@ -392,11 +403,19 @@ class Engine:
         out: IO[bytes],
     ) -> None:
         """The worker's part: plain tuples pickle at C speed (shared strings and tuples
-        once each); the dataclasses are built on the parent's side."""
+        once each); the dataclasses are built on the parent's side. The rows go out a
+        block of flows at a time, while they are still in the cache: one pickle of a
+        million flows' rows keeps a memo of every object and cost 18x the 100k one."""
         transfers: list[Any] = []
         findings: list[Any] = []
-        self._judge(graph, resolved, base, flows, transfers, findings, _row, _row)
-        pickle.dump((transfers, findings), out, protocol=pickle.HIGHEST_PROTOCOL)
+
+        def flush() -> None:
+            pickle.dump((transfers, findings), out, protocol=pickle.HIGHEST_PROTOCOL)
+            transfers.clear()
+            findings.clear()
+
+        self._judge(graph, resolved, base, flows, transfers, findings, _row, _row, flush)
+        pickle.dump(None, out)  # the end: a file without it is not used
 
     def _judge(
         self,
@@ -408,20 +427,39 @@ class Engine:
         findings: list[Any],
         make_transfer: Callable[..., Any] = Transfer,
         make_finding: Callable[..., Any] = Finding,
+        flush: Callable[[], None] | None = None,
     ) -> None:
-        """Judge each flow for every regime its data carries (the hot loop).
+        """Judge each flow for every regime its data carries (the hot loop); `flush` is
+        called after each block of `_BLOCK` flows and at the end.
 
         A verdict depends on the transfer's case (regime, destinations, the parties'
         qualifications and roles, what each safeguard's dates mean on the evaluation date,
         the flow's flags), not on the flow's name or exact dates: it is computed once per
         case and stamped onto each flow, its messages quoting that flow's own values.
         """
-        third_cache: dict[tuple[str, str], tuple[str, ...]] = {}
-        verdicts: dict[tuple[object, ...], _Verdict] = {}
+        caches: _JudgeCaches = (
+            {}, {}, {p.id: p.certifications | p.subject_to for p in graph.parties.values()},
+            {}, {})
+        for start in range(0, len(flows), _BLOCK):
+            self._judge_block(graph, resolved, base, flows[start:start + _BLOCK], transfers,
+                              findings, make_transfer, make_finding, caches)
+            if flush is not None:
+                flush()
+
+    def _judge_block(
+        self,
+        graph: FlowGraph,
+        resolved: dict[str, ResolvedLocation],
+        base: dict[str, frozenset[str]],
+        flows: Sequence[Flow],
+        transfers: list[Any],
+        findings: list[Any],
+        make_transfer: Callable[..., Any],
+        make_finding: Callable[..., Any],
+        caches: _JudgeCaches,
+    ) -> None:
+        third_cache, verdicts, quals, ordered, subsets = caches
         systems, parties = graph.systems, graph.parties
-        quals = {p.id: p.certifications | p.subject_to for p in parties.values()}
-        ordered: dict[frozenset[str], tuple[str, ...]] = {}
-        subsets: _Subsets = {}
         for flow in flows:
             categories = flow.data_categories or graph.categories_held(flow.source)
             if not categories:
@@ -1301,6 +1339,30 @@ def _append_rows(rows: tuple[list[Any], list[Any]], transfers: list[Transfer],
     transfer_rows, finding_rows = rows
     transfers.extend(starmap(Transfer, transfer_rows))
     findings.extend(starmap(Finding, finding_rows))
+
+
+_BLOCK = 16_384
+"""Flows judged between two calls of `_judge`'s `flush` (the worker's rows go out then)."""
+_JudgeCaches = tuple[
+    dict[tuple[str, str], tuple[str, ...]],  # (importer, regime) -> destination countries
+    dict[tuple[object, ...], _Verdict],  # case key -> verdict
+    dict[str, frozenset[str]],  # party -> its certifications and laws
+    dict[frozenset[str], tuple[str, ...]],  # regimes -> in order
+    _Subsets,
+]
+
+
+def _append_blocks(rows: IO[bytes], transfers: list[Transfer], findings: list[Finding]) -> bool:
+    """A worker's blocks of rows (`_judge_rows`) appended in order; False, with nothing
+    appended, when the file does not end as the worker ends it."""
+    start = (len(transfers), len(findings))
+    try:
+        while (block := pickle.load(rows)) is not None:  # noqa: S301 - our own child's
+            _append_rows(block, transfers, findings)
+        return True
+    except (EOFError, pickle.UnpicklingError, ValueError, TypeError):
+        del transfers[start[0]:], findings[start[1]:]
+        return False
 
 
 _FLOW = SubjectKind.FLOW  # an enum member looked up per finding costs 60 ns; a global 6
