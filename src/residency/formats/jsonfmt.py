@@ -231,20 +231,27 @@ class _Sink:
 
 
 def _transfer_lines(transfers: Iterable[Transfer], dumps: Any) -> Iterator[bytes]:
-    """Transfers of one shape share their bases (and often categories) tuples: encode
-    those once, by identity, and splice them into each record."""
-    fragments: dict[int, tuple[bytes, bool]] = {}
+    """Transfers of one shape share their bases: encode each distinct bases tuple once and
+    splice it into each record. Looked up by identity first, then by value: the rows a
+    worker sends back in blocks are equal tuples but not the same ones (at deep 100k,
+    84,430 tuples hold 12,203 values)."""
+    by_id: dict[int, tuple[bytes, bool]] = {}
+    by_value: dict[tuple[object, ...], tuple[bytes, bool]] = {}
     encode = _bytes_encoder()
+    none = BasisKind.NONE
     keep: list[object] = []  # the tuples keyed by id stay alive while the ids are used
     for t in transfers:
         bases = t.bases
-        hit = fragments.get(id(bases))
+        hit = by_id.get(id(bases))
         if hit is None:
+            hit = by_value.get(bases)
+            if hit is None:
+                hit = by_value[bases] = (b',"bases":' + dumps(
+                    [{"country": c, "kind": b.kind, "reference": b.reference, "source": b.source}
+                     for c, b in bases]
+                ).encode() + b"}", all(b.kind != none for _, b in bases))
             keep.append(bases)
-            hit = fragments[id(bases)] = (dumps(
-                [{"country": c, "kind": b.kind, "reference": b.reference, "source": b.source}
-                 for c, b in bases]
-            ).encode(), all(b.kind != BasisKind.NONE for _, b in bases))
+            by_id[id(bases)] = hit
         record = encode({
             "flow": t.flow, "regime": t.regime, "exporter": t.exporter, "importer": t.importer,
             "exporter_party": t.exporter_party, "importer_party": t.importer_party,
@@ -252,7 +259,7 @@ def _transfer_lines(transfers: Iterable[Transfer], dumps: Any) -> Iterator[bytes
             "recurring": t.recurring, "same_entity": t.same_entity,
             "lawful": t.same_entity or hit[1],
         })
-        yield record[:-1] + b',"bases":' + hit[0] + b"}"
+        yield record[:-1] + hit[0]
 
 
 def _finding_lines(findings: Iterable[Finding]) -> Iterator[bytes]:
