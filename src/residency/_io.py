@@ -251,7 +251,11 @@ def _reject_surrogates(doc: Any, where: str, error: type[InputError]) -> None:
 
 def read_document(path: Path, error: type[InputError] = InputError) -> Any:
     """Parse `path` as JSON (by suffix) or YAML (safe loader only), with every bound."""
-    data = read_bytes(path, error)
+    return parse_document(read_bytes(path, error), path, error)
+
+
+def parse_document(data: bytes, path: Path, error: type[InputError] = InputError) -> Any:
+    """`data`, read from `path`, parsed as `read_document` parses it."""
     if path.suffix.lower() == ".json":
         return parse_json(data, str(path), error)
     return parse_yaml(data, str(path), error)
@@ -334,6 +338,18 @@ def _keyed(
     return error(str(path), key, msg)
 
 
-__all__ = ["BoundedDate", "atomic_output", "check_date", "loc_to_key", "parse_json", "parse_yaml",
-           "paused_gc", "read_bytes", "read_document", "validate", "validate_many",
-           "write_atomic"]
+__all__ = [
+    "BoundedDate",
+    "atomic_output",
+    "check_date",
+    "loc_to_key",
+    "parse_document",
+    "parse_json",
+    "parse_yaml",
+    "paused_gc",
+    "read_bytes",
+    "read_document",
+    "validate",
+    "validate_many",
+    "write_atomic",
+]

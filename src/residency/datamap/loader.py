@@ -16,7 +16,15 @@ from typing import Any, NamedTuple
 
 from pydantic import TypeAdapter
 
-from residency._io import MAX_DATE, MIN_DATE, paused_gc, read_document, validate, validate_many
+from residency._io import (
+    MAX_DATE,
+    MIN_DATE,
+    parse_document,
+    paused_gc,
+    read_bytes,
+    validate,
+    validate_many,
+)
 from residency.errors import InputError
 from residency.model import (
     ANY_COUNTRY,
@@ -46,11 +54,11 @@ _CHUNK = 20_000
 
 
 def load_map(path: Path, pack: PolicyPack) -> DataMap:
-    """Read and validate the map at `path`."""
+    """Read and validate the map at `path` (its digest is of the bytes that were parsed)."""
     with paused_gc():
-        raw = read_document(path)
-        digest = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
-        return _parse(raw, pack, path, digest, owned=True)
+        data = read_bytes(path)
+        digest = hashlib.sha256(data).hexdigest()[:16]
+        return _parse(parse_document(data, path), pack, path, digest, owned=True)
 
 
 def parse_map(raw: Any, pack: PolicyPack, path: Path, digest: str | None = None) -> DataMap:
@@ -436,19 +444,19 @@ class _Builder:
             source=f.source,
             target=f.target,
             # no categories = everything the source holds, incl. what flows into it
-            data_categories=self._cats(f.data_categories, f"flows[{i}](id={f.id}).data_categories"),
+            data_categories=self.flow_categories(tuple(f.data_categories), i, f.id),
             recurring=f.recurring,
             safeguards=safeguards,
             purpose=f.purpose,
         )
 
-    def _cats(self, names: list[str], where: str) -> frozenset[str]:
+    def flow_categories(self, names: tuple[str, ...], i: int, fid: str) -> frozenset[str]:
         """Share one frozenset per distinct category list (a big map repeats a few); each
         distinct list is checked against the vocabulary once."""
-        key = tuple(names)
-        hit = self._cat_cache.get(key)
+        hit = self._cat_cache.get(names)
         if hit is None:
-            hit = self._cat_cache[key] = self.categories_of(names, where)
+            hit = self._cat_cache[names] = self.categories_of(
+                names, f"flows[{i}](id={fid}).data_categories")
         return hit
 
     def location(self, loc: LocationIn, key: str) -> Location:
