@@ -12,6 +12,7 @@ import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from pathlib import Path
+from sys import intern
 from typing import Any, NamedTuple
 
 from pydantic import TypeAdapter
@@ -84,7 +85,10 @@ def _parse(raw: Any, pack: PolicyPack, path: Path, digest: str | None, *, owned:
     builder = _Builder(pack, path)
     head = builder.build(doc, digest)
     flows: list[Flow] = []
-    systems = {s.id: s for s in head.systems}
+    # each system's id as one string object: the flows' ends become that object, not
+    # copies parsed from the file, so every later lookup by them is an identity hit
+    # (a million-flow map had two million such copies)
+    ids = {s.id: s.id for s in head.systems}
     seen: set[str] = set()
     for start in range(0, len(raw_flows), _CHUNK):
         chunk = raw_flows[start : start + _CHUNK]
@@ -97,7 +101,7 @@ def _parse(raw: Any, pack: PolicyPack, path: Path, digest: str | None, *, owned:
             models = validate_many(_FLOWS, chunk, start, ("flows",), path)
         del chunk
         for offset, f in enumerate(models):
-            flows.append(builder.flow(f, start + offset, systems, seen))
+            flows.append(builder.flow(f, start + offset, ids, seen))
     _check_hr_categories(head, flows, builder)
     for extra in builder.extra_flows:  # remote access by other parties, as flows
         if extra.id in seen:
@@ -131,16 +135,27 @@ a million safeguards or systems each holding their own empty set cost 200 bytes 
 _NOT_A_DATE = object()
 
 
+_DAYS: dict[str, dt.date] = {}
+"""Each valid date string read, as one date object (at most 110,000 days in 1900-2199):
+a million safeguards share a few thousand dates."""
+
+
 def _iso_date(value: object) -> Any:
     """A `YYYY-MM-DD` string as a date, None for None, _NOT_A_DATE for anything else."""
     if value is None:
         return None
-    if type(value) is str and len(value) == 10 and value[4] == "-" and value[7] == "-":
-        try:
-            day = dt.date.fromisoformat(value)
-        except ValueError:
-            return _NOT_A_DATE
-        return day if MIN_DATE <= day <= MAX_DATE else _NOT_A_DATE
+    if type(value) is str:
+        day = _DAYS.get(value)
+        if day is not None:
+            return day
+        if len(value) == 10 and value[4] == "-" and value[7] == "-":
+            try:
+                day = dt.date.fromisoformat(value)
+            except ValueError:
+                return _NOT_A_DATE
+            if MIN_DATE <= day <= MAX_DATE:
+                _DAYS[value] = day
+                return day
     return _NOT_A_DATE
 
 
@@ -172,7 +187,7 @@ def _fast_safeguard(d: object) -> Safeguard | None:
     if (type(combines) is not bool or type(conditions) not in (list, tuple)
             or not all(type(c) is str for c in conditions)):
         return None
-    return Safeguard(kind, get("instrument"), module, signed, expires, get("article"),
+    return Safeguard(intern(kind), get("instrument"), module, signed, expires, get("article"),
                      get("ref"), get("approved_by"), approved, tia,
                      frozenset(conditions) if conditions else _NONE,
                      combines)
@@ -425,13 +440,15 @@ class _Builder:
         )
 
     def flow(
-        self, f: FlowIn | _FastFlow, i: int, systems: dict[str, System], seen: set[str]
+        self, f: FlowIn | _FastFlow, i: int, ids: dict[str, str], seen: set[str]
     ) -> Flow:
+        """`ids`: each system's id, as the system's own string object."""
         if f.id in seen:
             raise self.fail(f"flows[{i}](id={f.id})", "duplicate flow id")
         seen.add(f.id)
-        if f.source not in systems or f.target not in systems:
-            end, sid = ("from", f.source) if f.source not in systems else ("to", f.target)
+        source, target = ids.get(f.source), ids.get(f.target)
+        if source is None or target is None:
+            end, sid = ("from", f.source) if source is None else ("to", f.target)
             raise self.fail(f"flows[{i}](id={f.id}).{end}", f"unknown system {sid!r}")
         if isinstance(f, _FastFlow):
             safeguards = f.safeguards
@@ -441,8 +458,8 @@ class _Builder:
             self.check_safeguard(sg, f"flows[{i}](id={f.id}).safeguards[{j}]")
         return Flow(
             id=f.id,
-            source=f.source,
-            target=f.target,
+            source=source,
+            target=target,
             # no categories = everything the source holds, incl. what flows into it
             data_categories=self.flow_categories(tuple(f.data_categories), i, f.id),
             recurring=f.recurring,
