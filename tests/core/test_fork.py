@@ -177,9 +177,8 @@ def test_a_half_written_worker_file_is_not_used(
     _, serial_bytes = _serial(deep_map, monkeypatch)
     real = Engine._judge_rows
 
-    def truncated(self: Engine, graph: Any, resolved: Any, base: Any, flows: Any,
-                  out: IO[bytes]) -> None:
-        real(self, graph, resolved, base, flows, out)
+    def truncated(self: Engine, ground: Any, flows: Any, out: IO[bytes]) -> None:
+        real(self, ground, flows, out)
         out.flush()
         os.ftruncate(out.fileno(), 100)
         os._exit(1)
@@ -202,9 +201,8 @@ def test_a_worker_file_without_its_end_is_not_used(
     real = Engine._judge_rows
     blocks: list[int] = []
 
-    def unfinished(self: Engine, graph: Any, resolved: Any, base: Any, flows: Any,
-                   out: IO[bytes]) -> None:
-        real(self, graph, resolved, base, flows, out)
+    def unfinished(self: Engine, ground: Any, flows: Any, out: IO[bytes]) -> None:
+        real(self, ground, flows, out)
         out.flush()
         size = out.seek(0, os.SEEK_END)
         out.seek(0)
@@ -610,10 +608,10 @@ def _judged_here(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     parent, counts = os.getpid(), []
     real = Engine._judge
 
-    def judge(self: Any, graph: Any, resolved: Any, base: Any, flows: Any, *rest: Any) -> Any:
+    def judge(self: Any, ground: Any, flows: Any, *rest: Any) -> Any:
         if os.getpid() == parent:
             counts.append(len(flows))
-        return real(self, graph, resolved, base, flows, *rest)
+        return real(self, ground, flows, *rest)
 
     monkeypatch.setattr(Engine, "_judge", judge)
     return counts

@@ -165,9 +165,10 @@ class Engine:
 
     # ------------------------------------------------------------------ entry
     def run(self, datamap: DataMap, inventories: Iterable[Inventory] = ()) -> Report:
-        graph, resolved, base, findings, gaps = self._prepare(datamap, inventories)
+        ground, findings, gaps = self._prepare(datamap, inventories)
+        graph, resolved, base = ground.graph, ground.resolved, ground.base
         transfers: list[Transfer] = []
-        self._judge_flows(graph, resolved, base, transfers, findings)
+        self._judge_flows(ground, transfers, findings)
         self._unclassified(graph, datamap, findings)
         for rule_ in datamap.residency:
             self._residency(graph, rule_, resolved, findings)
@@ -206,8 +207,7 @@ class Engine:
 
     def _prepare(
         self, datamap: DataMap, inventories: Iterable[Inventory]
-    ) -> tuple[FlowGraph, dict[str, ResolvedLocation], dict[str, frozenset[str]],
-               list[Finding], list[CoverageGap]]:
+    ) -> tuple[_Ground, list[Finding], list[CoverageGap]]:
         """Everything the judge rests on: the graph of the map's and the inventories'
         systems and flows, each system's location and base regimes, regimes propagated."""
         self._special = frozenset(name for name, _ in datamap.special_categories)
@@ -226,7 +226,7 @@ class Engine:
             s.id: self._base_regimes(s, graph.party_of(s), resolved[s.id]) for s in graph
         }
         graph.propagate(base)
-        return graph, resolved, base, findings, gaps
+        return _Ground(graph, resolved, base), findings, gaps
 
     def _inputs(
         self, datamap: DataMap, inventories: Iterable[Inventory]
@@ -328,9 +328,7 @@ class Engine:
     # ------------------------------------------------------------------ flows
     def _judge_flows(
         self,
-        graph: FlowGraph,
-        resolved: dict[str, ResolvedLocation],
-        base: dict[str, frozenset[str]],
+        ground: _Ground,
         transfers: list[Transfer],
         findings: list[Finding],
     ) -> None:
@@ -338,49 +336,47 @@ class Engine:
         (`residency._fork`), whose transfers and findings come back as rows of their
         fields and are appended after this process's own, so the order, and every byte of
         the report, is what one process would have produced."""
-        flows = graph.flows
+        flows = ground.graph.flows
         if self._halves is not None:
-            self._judge_halves(self._halves, graph, resolved, base, transfers, findings)
+            self._judge_halves(self._halves, ground, transfers, findings)
             return
         cut = int(len(flows) * _PARENT_SHARE)
         worker = None
         if len(flows) >= PARALLEL_AT:
-            worker = Forked(lambda fh: self._judge_rows(graph, resolved, base, flows[cut:], fh))
+            worker = Forked(lambda fh: self._judge_rows(ground, flows[cut:], fh))
         if worker is None or not worker.running:
-            self._judge(graph, resolved, base, flows, transfers, findings)
+            self._judge(ground, flows, transfers, findings)
             return
         try:
-            self._judge(graph, resolved, base, flows[:cut], transfers, findings)
+            self._judge(ground, flows[:cut], transfers, findings)
             rows = worker.join()
         finally:
             worker.close()  # an exception here: do not leave the child behind
         if rows is None:  # the worker failed: judge its part here (slower, same result)
-            self._judge(graph, resolved, base, flows[cut:], transfers, findings)
+            self._judge(ground, flows[cut:], transfers, findings)
             return
         with rows:
             # our own child's rows, through an unnamed 0600 file nobody else can open
             whole = _append_blocks(rows, transfers, findings)
         if not whole:  # cannot happen from a child that exited well; fail safe anyway
-            self._judge(graph, resolved, base, flows[cut:], transfers, findings)
+            self._judge(ground, flows[cut:], transfers, findings)
 
     def _judge_halves(
         self,
         halves: Halves,
-        graph: FlowGraph,
-        resolved: dict[str, ResolvedLocation],
-        base: dict[str, frozenset[str]],
+        ground: _Ground,
         transfers: list[Transfer],
         findings: list[Finding],
     ) -> None:
         """Judge this process's half of the flows and take the other half's rows from the
         process that judged it (from the same inputs: `_inputs_digest`); a half that does not come
         is judged here. Either way the halves are appended in order, as one process would."""
-        flows = graph.flows
+        flows = ground.graph.flows
         cut = len(flows) // 2
         parts = (flows[:cut], flows[cut:])
         side = halves.side if halves.side in (0, 1) else 0
         rows: tuple[list[Any], list[Any]] = ([], [])
-        self._judge(graph, resolved, base, parts[side], rows[0], rows[1], _row, _row)
+        self._judge(ground, parts[side], rows[0], rows[1], _row, _row)
         theirs = halves.swap(self._inputs_digest,
                              pickle.dumps(rows, protocol=pickle.HIGHEST_PROTOCOL))
         done = {side: rows}
@@ -392,13 +388,11 @@ class Engine:
             if part in done:
                 _append_rows(done[part], transfers, findings)
             else:
-                self._judge(graph, resolved, base, parts[part], transfers, findings)
+                self._judge(ground, parts[part], transfers, findings)
 
     def _judge_rows(
         self,
-        graph: FlowGraph,
-        resolved: dict[str, ResolvedLocation],
-        base: dict[str, frozenset[str]],
+        ground: _Ground,
         flows: Sequence[Flow],
         out: IO[bytes],
     ) -> None:
@@ -414,14 +408,12 @@ class Engine:
             transfers.clear()
             findings.clear()
 
-        self._judge(graph, resolved, base, flows, transfers, findings, _row, _row, flush)
+        self._judge(ground, flows, transfers, findings, _row, _row, flush)
         pickle.dump(None, out)  # the end: a file without it is not used
 
     def _judge(
         self,
-        graph: FlowGraph,
-        resolved: dict[str, ResolvedLocation],
-        base: dict[str, frozenset[str]],
+        ground: _Ground,
         flows: Sequence[Flow],
         transfers: list[Any],
         findings: list[Any],
@@ -438,19 +430,18 @@ class Engine:
         case and stamped onto each flow, its messages quoting that flow's own values.
         """
         caches: _JudgeCaches = (
-            {}, {}, {p.id: p.certifications | p.subject_to for p in graph.parties.values()},
+            {}, {}, {p.id: p.certifications | p.subject_to
+                     for p in ground.graph.parties.values()},
             {}, {})
         for start in range(0, len(flows), _BLOCK):
-            self._judge_block(graph, resolved, base, flows[start:start + _BLOCK], transfers,
+            self._judge_block(ground, flows[start:start + _BLOCK], transfers,
                               findings, make_transfer, make_finding, caches)
             if flush is not None:
                 flush()
 
     def _judge_block(
         self,
-        graph: FlowGraph,
-        resolved: dict[str, ResolvedLocation],
-        base: dict[str, frozenset[str]],
+        ground: _Ground,
         flows: Sequence[Flow],
         transfers: list[Any],
         findings: list[Any],
@@ -459,6 +450,7 @@ class Engine:
         caches: _JudgeCaches,
     ) -> None:
         third_cache, verdicts, quals, ordered, subsets = caches
+        graph, resolved, base = ground.graph, ground.resolved, ground.base
         systems, parties = graph.systems, graph.parties
         for flow in flows:
             categories = flow.data_categories or graph.categories_held(flow.source)
@@ -1123,6 +1115,16 @@ def _occasional_only(verdict: _SafeguardVerdict, derogated: tuple[int, ...],
         out.append(("RES-T004", text("recurring transfer to ", Countries(derogated),
                     f" relies on {label}, a ground for occasional transfers only"), derogated,
                     label, None))
+
+
+@dataclass(frozen=True, slots=True)
+class _Ground:
+    """What every flow is judged on: the graph (regimes propagated), each system's resolved
+    location and the regimes its place and party bring (`Engine._prepare`)."""
+
+    graph: FlowGraph
+    resolved: dict[str, ResolvedLocation]
+    base: dict[str, frozenset[str]]
 
 
 @dataclass(frozen=True, slots=True)
