@@ -1,7 +1,7 @@
 """Time and peak memory of `residency check` as a whole process at 10k, 100k and 1M flows.
 
     .venv/bin/python benchmarks/check_bench.py [--sizes 10000,100000,1000000] [--format json]
-        [--shapes project,deep] [--one-core]
+        [--shapes project,deep] [--repeat N] [--one-core]
 
 Generates the maps (benchmarks/out/, cached) in both shapes — `project` (check_generate.py:
 four wide layers) and `deep` (deep_generate.py: 12-level chains, parties, remote access,
@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import time
@@ -80,6 +81,15 @@ def _run(shape: str, n: int, fmt: str, profile: str,
     return n, wall, rss, report.stat().st_size / 2**20, summary
 
 
+def _median_run(shape: str, n: int, fmt: str, profile: str,
+                repeat: int) -> tuple[int, float, float, float, str]:
+    runs = [_run(shape, n, fmt, profile) for _ in range(max(repeat, 1))]
+    if len(runs) > 1:
+        print(f"{shape} {n}: " + " ".join(f"{r[1]:.2f}" for r in runs) + " s", flush=True)
+    wall = statistics.median(r[1] for r in runs)
+    return n, wall, max(r[2] for r in runs), runs[-1][3], runs[-1][4]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", default="10000,100000,1000000")
@@ -87,6 +97,8 @@ def main() -> None:
     ap.add_argument("--format", default="json", choices=("json", "markdown", "text"))
     ap.add_argument("--profile", default="realistic", choices=("realistic", "worst"),
                     help="share of flows in breach (project shape; see check_generate.py)")
+    ap.add_argument("--repeat", type=int, default=1,
+                    help="runs per map: the median wall time and the largest peak are shown")
     ap.add_argument("--one-core", action="store_true",
                     help="also run each check with RESIDENCY_WORKERS=1, side by side")
     args = ap.parse_args()
@@ -95,7 +107,7 @@ def main() -> None:
         _side_by_side(args.shapes.split(","), sizes, args.format, args.profile)
         return
     for shape in args.shapes.split(","):
-        rows = [_run(shape, n, args.format, args.profile) for n in sizes]
+        rows = [_median_run(shape, n, args.format, args.profile, args.repeat) for n in sizes]
         print(f"shape {shape}")
         print(f"{'flows':>9} {'wall s':>8} {'peak MiB':>9} {'report MiB':>10} {'x time':>7}")
         prev = None
