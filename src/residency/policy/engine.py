@@ -421,18 +421,16 @@ class Engine:
         make_finding: Callable[..., Any] = Finding,
         flush: Callable[[], None] | None = None,
     ) -> None:
-        """Judge each flow for every regime its data carries (the hot loop); `flush` is
-        called after each block of `_BLOCK` flows and at the end.
+        """Judge each flow for every regime its data carries (the hot loop), `_BLOCK` flows
+        at a time; `flush`, when given, is called after each block.
 
         A verdict depends on the transfer's case (regime, destinations, the parties'
         qualifications and roles, what each safeguard's dates mean on the evaluation date,
         the flow's flags), not on the flow's name or exact dates: it is computed once per
         case and stamped onto each flow, its messages quoting that flow's own values.
         """
-        caches: _JudgeCaches = (
-            {}, {}, {p.id: p.certifications | p.subject_to
-                     for p in ground.graph.parties.values()},
-            {}, {})
+        caches = _JudgeCaches({p.id: p.certifications | p.subject_to
+                               for p in ground.graph.parties.values()})
         for start in range(0, len(flows), _BLOCK):
             self._judge_block(ground, flows[start:start + _BLOCK], transfers,
                               findings, make_transfer, make_finding, caches)
@@ -449,7 +447,8 @@ class Engine:
         make_finding: Callable[..., Any],
         caches: _JudgeCaches,
     ) -> None:
-        third_cache, verdicts, quals, ordered, subsets = caches
+        third_cache, verdicts, quals = caches.third, caches.verdicts, caches.quals
+        ordered, subsets = caches.ordered, caches.subsets
         graph, resolved, base = ground.graph, ground.resolved, ground.base
         systems, parties = graph.systems, graph.parties
         for flow in flows:
@@ -1345,13 +1344,21 @@ def _append_rows(rows: tuple[list[Any], list[Any]], transfers: list[Transfer],
 
 _BLOCK = 16_384
 """Flows judged between two calls of `_judge`'s `flush` (the worker's rows go out then)."""
-_JudgeCaches = tuple[
-    dict[tuple[str, str], tuple[str, ...]],  # (importer, regime) -> destination countries
-    dict[tuple[object, ...], _Verdict],  # case key -> verdict
-    dict[str, frozenset[str]],  # party -> its certifications and laws
-    dict[frozenset[str], tuple[str, ...]],  # regimes -> in order
-    _Subsets,
-]
+
+
+@dataclass(slots=True)
+class _JudgeCaches:
+    """What `_judge` remembers from one block of flows to the next."""
+
+    quals: dict[str, frozenset[str]]  # party -> its certifications and laws
+    third: dict[tuple[str, str], tuple[str, ...]] = field(default_factory=dict)
+    """(importer, regime) -> destination countries"""
+    verdicts: dict[tuple[object, ...], _Verdict] = field(default_factory=dict)
+    """case key -> verdict"""
+    ordered: dict[frozenset[str], tuple[str, ...]] = field(default_factory=dict)
+    """regimes -> in order"""
+    subsets: _Subsets = field(default_factory=dict)
+    """the countries a finding names, shared across flows (`_stamp`)"""
 
 
 def _append_blocks(rows: IO[bytes], transfers: list[Transfer], findings: list[Finding]) -> bool:
