@@ -282,9 +282,11 @@ def write_dpv(report: Report, pack: PolicyPack, datamap: DataMap,
             emit(_party(parties[pid]))
     scope = Scope(report)
     refs: dict[int, str] = {}
-    for a, _derived in activities_of(datamap, report, parties):
-        reach = scope.reach(a.systems, a.data_categories)
-        groups = scope.groups(reach, a.data_categories, scope.regimes(a.systems, pack, parties))
+    acts = activities_of(datamap, report, parties)
+    reaches, _ = scope.reach_all([(a.systems, a.data_categories) for a, _ in acts])
+    for (a, _derived), reach in zip(acts, reaches, strict=True):
+        groups = scope.groups(scope.reached_ids(reach), a.data_categories,
+                              scope.regimes(a.systems, pack, parties))
         emit(_with_handling(json.dumps(_activity_node(a, pack, m),
                                        ensure_ascii=False), groups, refs))
     flows = {f.id: f for f in report.flows}

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import csv
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import IO, Any
 
@@ -32,6 +32,7 @@ from residency.model import (
 )
 from residency.policy.pack import PolicyPack
 from residency.reports._common import BASIS_WORDS, COUNSEL, Provenance, md_cell, where
+from residency.reports._reach import bitset, indices, reach_many
 
 ROPA_FORMATS = ("csv", "xlsx", "markdown", "html")
 CSV_COLUMNS = ("activity", "activity_name", "record", "article", "item", "value", "source")
@@ -66,12 +67,14 @@ class Record:
     activity: ProcessingActivity
     derived: bool
     items: tuple[Item, ...]
-    groups: tuple[Group, ...]
     gaps: tuple[Gap, ...]
+    part: _Part = field(repr=False, compare=False)
 
     @property
     def transfers(self) -> tuple[Transfer, ...]:
-        return tuple(t for g in self.groups for t in g.transfers)
+        """The transfers the activity's data take: each reached exporter system's (its own
+        systems first, then the map's order), each in the engine's order."""
+        return self.part.transfers()
 
     @property
     def kind(self) -> str:
@@ -86,6 +89,7 @@ class Ropa:
     pack: PolicyPack = field(repr=False)
     parties: Mapping[str, Party] = field(repr=False)
     flows: Mapping[str, Flow] = field(repr=False)
+    members: _Members = field(repr=False)
 
     @property
     def gaps(self) -> Iterator[Gap]:
@@ -112,39 +116,88 @@ class Group:
     shared: bool
 
 
+@dataclass(frozen=True, slots=True)
+class Reach:
+    """The systems an activity's data reach, as a bitset over the map's systems (bit `i`:
+    `Scope.ids[i]`): its own systems (`starts`, in its order), then every system a flow
+    carrying its categories leads to, onward included."""
+
+    bits: int
+    starts: tuple[int, ...]
+
+    @property
+    def start_bits(self) -> int:
+        return bitset(self.starts)
+
+    def order(self) -> list[int]:
+        """Its own systems first, in the activity's order, then the rest in the map's."""
+        own = self.bits & ~self.start_bits
+        return [*self.starts, *indices(own)]
+
+
 class Scope:
-    """Which systems, recipients and transfers an activity's data reach: the activity's
-    systems, then every system a flow carrying its categories leads to (onward included)."""
+    """Which systems, recipients and transfers activities' data reach: the activity's
+    systems, then every system a flow carrying its categories leads to (onward included).
+    Every activity's reach is computed at once (`reach_all`, `reports/_reach.py`)."""
 
     def __init__(self, report: Report) -> None:
         self.systems: dict[str, System] = {s.id: s for s in report.systems}
+        self.ids: list[str] = list(self.systems)
+        self.index: dict[str, int] = {sid: i for i, sid in enumerate(self.ids)}
         self.resolved = dict(report.resolved)
         self._out: dict[str, list[Flow]] = {}
         for f in report.flows:
             self._out.setdefault(f.source, []).append(f)
         self._by_exporter: dict[str, list[tuple[Transfer, ClassKey]]] = {}
+        self._by_regime: dict[str, dict[str, list[Transfer]]] = {}
         keys: dict[ClassKey, ClassKey] = {}
         for t in report.transfers:
             if not t.same_entity:
                 k = (t.exporter, t.regime, t.data_categories)
                 self._by_exporter.setdefault(t.exporter, []).append((t, keys.setdefault(k, k)))
+                self._by_regime.setdefault(t.regime, {}).setdefault(t.exporter, []).append(t)
         self._fed: dict[str, set[str]] | None = None
         self._groups: dict[tuple[str, frozenset[str], frozenset[str]], Group | None] = {}
 
-    def reach(self, start: Iterable[str], categories: frozenset[str]) -> list[str]:
-        """Systems in order of discovery (the start first); a flow without categories carries
-        everything its source holds, so it always counts."""
-        seen = dict.fromkeys(s for s in start if s in self.systems)
-        stack = list(seen)
-        while stack:
-            for f in self._out.get(stack.pop(), ()):
-                if f.target in seen:
-                    continue
+    def reach_all(self, activities: Sequence[tuple[Iterable[str], frozenset[str]]]
+                  ) -> tuple[list[Reach], list[int]]:
+        """Each activity's `Reach` (given as its systems and categories), and per system the
+        activities reaching it (bit `a`: the `a`-th activity). A flow without categories
+        carries everything its source holds, so it always counts; one pass over the graph
+        per distinct set of categories."""
+        n = len(self.ids)
+        starts = [tuple(dict.fromkeys(self.index[s] for s in systems if s in self.index))
+                  for systems, _ in activities]
+        reach = [0] * len(activities)
+        reached_by = [0] * n
+        by_filter: dict[frozenset[str], list[int]] = {}
+        for a, (_, categories) in enumerate(activities):
+            by_filter.setdefault(categories, []).append(a)
+        for categories, members in by_filter.items():
+            succ = self._successors(categories)
+            mine = set(members)
+            found = reach_many(n, succ, [s if a in mine else () for a, s in enumerate(starts)])
+            for a in members:
+                reach[a] = found.reach[a]
+            for v, bits in enumerate(found.reached_by):
+                if bits:
+                    reached_by[v] |= bits
+        return [Reach(bits, s) for bits, s in zip(reach, starts, strict=True)], reached_by
+
+    def _successors(self, categories: frozenset[str]) -> list[list[int]]:
+        index = self.index
+        succ: list[list[int]] = [[] for _ in self.ids]
+        for sid, flows in self._out.items():
+            out = succ[index[sid]]
+            for f in flows:
                 if categories and f.data_categories and not (f.data_categories & categories):
                     continue
-                seen[f.target] = None
-                stack.append(f.target)
-        return list(seen)
+                out.append(index[f.target])
+        return succ
+
+    def reached_ids(self, reach: Reach) -> list[str]:
+        ids = self.ids
+        return [ids[i] for i in reach.order()]
 
     def regimes(self, start: Iterable[str], pack: PolicyPack,
                 parties: Mapping[str, Party]) -> frozenset[str]:
@@ -177,6 +230,24 @@ class Scope:
         self._fed = fed
         return fed
 
+    def taken(self, sid: str, categories: frozenset[str],
+              regimes: frozenset[str] | None) -> list[tuple[Transfer, ClassKey]]:
+        """The exporter system's transfers an activity with these categories and regimes
+        takes (in the engine's order), with their membership classes."""
+        return [(t, k) for t, k in self._by_exporter.get(sid, ())
+                if (regimes is None or t.regime in regimes)
+                and (not categories or categories.intersection(t.data_categories))]
+
+    def under(self, regime: str, categories: frozenset[str]
+              ) -> Iterator[tuple[str, tuple[Transfer, ...]]]:
+        """Per exporter system, its transfers under `regime` carrying one of `categories`
+        (any, if none are given), in the engine's order; exporters without any left out."""
+        for sid, ts in self._by_regime.get(regime, {}).items():
+            taken = tuple(ts) if not categories else tuple(
+                t for t in ts if categories.intersection(t.data_categories))
+            if taken:
+                yield sid, taken
+
     def groups(self, reach: Iterable[str], categories: frozenset[str],
                regimes: frozenset[str] | None = None) -> list[Group]:
         """The reached transfers, one shared `Group` per exporter system (empty ones left
@@ -199,9 +270,7 @@ class Scope:
 
     def _group(self, sid: str, categories: frozenset[str],
                regimes: frozenset[str] | None) -> Group | None:
-        pairs = [(t, k) for t, k in self._by_exporter[sid]
-                 if (regimes is None or t.regime in regimes)
-                 and (not categories or categories.intersection(t.data_categories))]
+        pairs = self.taken(sid, categories, regimes)
         if not pairs:
             return None
         keys = tuple(k for _, k in pairs)
@@ -238,10 +307,18 @@ def activities_of(datamap: DataMap, report: Report,
     ours = {s.party for s in declared if s.role is Role.CONTROLLER}
     groups = {parties[p].group for p in ours if p in parties and parties[p].group}
     ours |= {p.id for p in parties.values() if p.group and p.group in groups}
+    held: dict[tuple[str, Role], list[str]] = {}
+    for s in declared:
+        held.setdefault((s.party, s.role), []).append(s.id)
+    purposes: dict[str, set[str]] = {}
+    for f in report.flows:
+        if f.purpose:
+            purposes.setdefault(f.source, set()).add(f.purpose)
+            purposes.setdefault(f.target, set()).add(f.purpose)
     out = []
     for pid in sorted(ours):
         for role in (Role.CONTROLLER, Role.PROCESSOR):
-            systems = tuple(s.id for s in declared if s.party == pid and s.role is role)
+            systems = tuple(held.get((pid, role), ()))
             if not systems:
                 continue
             me = Contact(party=pid)
@@ -249,35 +326,49 @@ def activities_of(datamap: DataMap, report: Report,
                 id=f"{pid}-{role.value}", name=f"{party_label(parties, pid)}: systems held as "
                 f"{role.value}", role=role, controller=me if role is Role.CONTROLLER else None,
                 processor=me if role is Role.PROCESSOR else None, systems=systems,
-                purposes=_flow_purposes(report, systems)), True))
+                purposes=tuple(sorted(set().union(*(purposes.get(s, ()) for s in systems))))),
+                True))
     return tuple(out)
-
-
-def _flow_purposes(report: Report, systems: tuple[str, ...]) -> tuple[str, ...]:
-    ids = set(systems)
-    return tuple(sorted({f.purpose for f in report.flows
-                         if f.purpose and (f.source in ids or f.target in ids)}))
 
 
 # ---------------------------------------------------------------------- building
 def build_ropa(report: Report, pack: PolicyPack, datamap: DataMap,
                parties: Mapping[str, Party]) -> Ropa:
+    """Every record at once: the activities' reach is one pass over the graph
+    (`Scope.reach_all`), and what a record says of its transfers and recipients is read
+    from bitsets over the reached systems, so the cost does not grow with activities ×
+    systems reached (an estate where every activity reaches most of it)."""
     scope = Scope(report)
     flows = {f.id: f for f in report.flows}
     facts = _Facts(flows)
-    records = tuple(_record(a, derived, scope, report, pack, parties, facts)
-                    for a, derived in activities_of(datamap, report, parties))
-    return Ropa(records, Provenance.of(report), report.as_of.isoformat(), pack, parties, flows)
+    acts = activities_of(datamap, report, parties)
+    reaches, reached_by = scope.reach_all([(a.systems, a.data_categories) for a, _ in acts])
+    regimes = [scope.regimes(a.systems, pack, parties) for a, _ in acts]
+    found = _reached_parties(scope, reaches, reached_by, parties)
+    pieces: dict[tuple[str, frozenset[str]], _Piece] = {}
+    tables: dict[tuple[frozenset[str], frozenset[str]], _Table] = {}
+    records = []
+    for i, (a, derived) in enumerate(acts):
+        key = (regimes[i], a.data_categories)
+        table = tables.get(key)
+        if table is None:
+            for g in regimes[i]:
+                if (g, a.data_categories) not in pieces:
+                    pieces[(g, a.data_categories)] = _Piece(scope, g, a.data_categories, facts)
+            table = tables[key] = _Table([pieces[(g, a.data_categories)]
+                                          for g in sorted(regimes[i])])
+        records.append(_record(a, derived, scope, _Part(reaches[i], table), found[i], pack,
+                               parties))
+    return Ropa(tuple(records), Provenance.of(report), report.as_of.isoformat(), pack, parties,
+                flows, _members(scope, report, [a for a, _ in acts], regimes, reached_by))
 
 
-def _record(a: ProcessingActivity, derived: bool, scope: Scope, report: Report,
-            pack: PolicyPack, parties: Mapping[str, Party], facts: _Facts) -> Record:
+def _record(a: ProcessingActivity, derived: bool, scope: Scope, part: _Part,
+            found: list[tuple[str, str]], pack: PolicyPack,
+            parties: Mapping[str, Party]) -> Record:
     src = "derived from the map's systems and flows" if derived else f"map processing {a.id}"
     held = a.data_categories or frozenset().union(
         *(scope.systems[s].data_categories for s in a.systems if s in scope.systems))
-    reach = scope.reach(a.systems, a.data_categories)
-    groups = tuple(scope.groups(reach, a.data_categories,
-                                scope.regimes(a.systems, pack, parties)))
     items: list[Item] = []
     gaps: list[Gap] = []
     rec = Recorder(a, src, items, gaps)
@@ -292,16 +383,16 @@ def _record(a: ProcessingActivity, derived: bool, scope: Scope, report: Report,
     else:
         rec.item("30(2)(b)", "categories of processing carried out on behalf of each "
                  "controller", "; ".join(a.purposes), required=True)
-    _recipients(a, rec, scope, reach, ours, parties)
-    _transfer_items(a, rec, groups, pack, facts)
+    _recipients(a, rec, found, ours)
+    _transfer_items(a, rec, part, pack)
     if a.role is Role.CONTROLLER:
         rec.item("30(1)(f)", "envisaged time limits for erasure", a.retention or "",
                  required=True, where_possible=True)
-    _security(a, rec, scope, reach)
+    _security(a, rec, scope)
     rec.item("context", "systems and locations", "; ".join(
         f"{scope.systems[s].name or s} [{s}]: {where(scope.systems[s], scope.resolved.get(s))}"
         for s in a.systems if s in scope.systems), source="map and scan")
-    return Record(a, derived, tuple(items), groups, tuple(gaps))
+    return Record(a, derived, tuple(items), tuple(gaps), part)
 
 
 @dataclass
@@ -368,20 +459,52 @@ def _parties_items(a: ProcessingActivity, rec: Recorder, parties: Mapping[str, P
                 "name the DPO, or record that none is required under Art. 37)")
 
 
-def _recipients(a: ProcessingActivity, rec: Recorder, scope: Scope, reach: list[str],
-                ours: set[str], parties: Mapping[str, Party]) -> None:
+def _reached_parties(scope: Scope, reaches: Sequence[Reach], reached_by: Sequence[int],
+                     parties: Mapping[str, Party]) -> list[list[tuple[str, str]]]:
+    """Per activity, the parties holding a system its data reach beyond its own systems,
+    each once, in the order of the party's first system in the map, with the role of its
+    first such system. Built per party from the bitsets of activities reaching each of its
+    systems, so the work is the size of the answer, not activities × systems."""
+    own = [0] * len(scope.ids)
+    for a, r in enumerate(reaches):
+        for v in r.starts:
+            own[v] |= 1 << a
+    by_party: dict[str, dict[Role, int]] = {}
+    for v, sid in enumerate(scope.ids):
+        s = scope.systems[sid]
+        roles = by_party.setdefault(s.party, {})
+        bits = reached_by[v] & ~own[v]
+        if bits:
+            roles[s.role] = roles.get(s.role, 0) | bits
+    found: list[list[tuple[str, str]]] = [[] for _ in reaches]
+    for pid, roles in by_party.items():
+        if not roles:
+            continue
+        named = f"{party_label(parties, pid)}, "
+        if len(roles) == 1:
+            (role, bits), = roles.items()
+            entry = (pid, named + role.value)
+            for a in indices(bits):
+                found[a].append(entry)
+            continue
+        union = 0
+        for bits in roles.values():
+            union |= bits
+        entries = {r: (pid, named + r.value) for r in roles}
+        for a in indices(union):
+            found[a].append(entries[next(r for r, b in roles.items() if b >> a & 1)])
+    return found
+
+
+def _recipients(a: ProcessingActivity, rec: Recorder, found: list[tuple[str, str]],
+                ours: set[str]) -> None:
     if a.role is not Role.CONTROLLER:
         return
-    found: dict[str, str] = {}
-    start = set(a.systems)
-    for sid in reach:
-        s = scope.systems[sid]
-        if sid not in start and s.party not in ours and s.party not in found:
-            found[s.party] = f"{party_label(parties, s.party)}, {s.role.value}"
+    reached = [label for pid, label in found if pid not in ours]
     rec.item("30(1)(d)", "categories of recipients", "; ".join(a.recipients))
-    rec.item("30(1)(d)", "recipients reached by the map's flows", "; ".join(found.values()),
+    rec.item("30(1)(d)", "recipients reached by the map's flows", "; ".join(reached),
              source="map flows")
-    if not a.recipients and not found:
+    if not a.recipients and not reached:
         rec.gap("30(1)(d)", "categories of recipients",
                 "none given and no flow leaves the activity's systems (state 'none' if so)")
 
@@ -394,35 +517,13 @@ class _TransferFacts:
     unresolved: bool
 
 
-@dataclass(frozen=True, slots=True)
-class _GroupFacts:
-    countries: frozenset[str]
-    unlawful: tuple[str, ...]
-    residual: bool
-    unresolved: tuple[str, ...]
-
-
 class _Facts:
-    """What the record says about each transfer and each shared `Group`, computed once: an
-    estate's transfers are reached from many activities, and the per-activity summary only
-    unions the groups'."""
+    """What the record says about each transfer, computed once: an estate's transfers are
+    reached from many activities."""
 
     def __init__(self, flows: Mapping[str, Flow]) -> None:
         self.flows = flows
         self._cache: dict[int, _TransferFacts] = {}
-        self._groups: dict[int, _GroupFacts] = {}
-
-    def of_group(self, g: Group) -> _GroupFacts:
-        hit = self._groups.get(id(g))
-        if hit is None:
-            facts = [self.of(t) for t in g.transfers]
-            hit = _GroupFacts(
-                frozenset().union(*(f.countries for f in facts)),
-                tuple(u for f in facts for u in f.unlawful), any(f.residual for f in facts),
-                tuple(t.flow for t, f in zip(g.transfers, facts, strict=True) if f.unresolved))
-            if g.shared:  # one activity's own-category group is summarised once anyway
-                self._groups[id(g)] = hit
-        return hit
 
     def of(self, t: Transfer) -> _TransferFacts:
         hit = self._cache.get(id(t))
@@ -440,6 +541,159 @@ class _Facts:
         return hit
 
 
+class _Listed:
+    """Strings listed per exporter system (bit `v`: `Scope.ids[v]`), with the bitset of the
+    systems that have any and their counts split into binary digits, so that the number an
+    activity reaches is a few popcounts."""
+
+    def __init__(self, items: dict[int, tuple[str, ...]]) -> None:
+        self.items = items
+        self.bits = bitset(items)
+        width = max((len(v) for v in items.values()), default=0).bit_length()
+        self.digits = tuple(bitset(v for v, xs in items.items() if len(xs) >> j & 1)
+                            for j in range(width))
+
+    def count(self, reach: int) -> int:
+        return sum((reach & d).bit_count() << j for j, d in enumerate(self.digits))
+
+
+class _Lists:
+    """`_Listed` of several regimes read as one: an exporter's strings are its regimes' in
+    the table's regime order."""
+
+    def __init__(self, parts: Sequence[_Listed]) -> None:
+        self.parts = [p for p in parts if p.bits]
+        self.bits = 0
+        for p in self.parts:
+            self.bits |= p.bits
+
+    def count(self, reach: int) -> int:
+        return sum(p.count(reach) for p in self.parts)
+
+    def _of(self, v: int) -> tuple[str, ...]:
+        return tuple(x for p in self.parts for x in p.items.get(v, ()))
+
+    def first(self, reach: Reach, limit: int = 5) -> list[str]:
+        """The first `limit` strings in the reach's order (its own systems first)."""
+        out: list[str] = []
+        for v in reach.starts:
+            if self.bits >> v & 1:
+                _first(out, self._of(v), limit)
+                if len(out) >= limit:
+                    return out
+        rest = reach.bits & self.bits & ~reach.start_bits
+        while rest and len(out) < limit:
+            low = rest & -rest
+            rest ^= low
+            _first(out, self._of(low.bit_length() - 1), limit)
+        return out
+
+
+class _Piece:
+    """One regime's transfers that an activity with these categories takes from each
+    exporter system, and as bitsets over the exporters: where they go, which rest on the
+    residual ground, which have no basis and which go to an unresolved place."""
+
+    def __init__(self, scope: Scope, regime: str, categories: frozenset[str],
+                 facts: _Facts) -> None:
+        self.by_exporter: dict[int, tuple[Transfer, ...]] = {}
+        to: dict[str, list[int]] = {}
+        residual: list[int] = []
+        unlawful: dict[int, tuple[str, ...]] = {}
+        unresolved: dict[int, tuple[str, ...]] = {}
+        index, of = scope.index, facts.of
+        for sid, taken in scope.under(regime, categories):
+            v = index[sid]
+            self.by_exporter[v] = taken
+            got = [of(t) for t in taken]
+            for c in (got[0].countries if len(got) == 1
+                      else frozenset().union(*(f.countries for f in got))):
+                to.setdefault(c, []).append(v)
+            if any(f.residual for f in got):
+                residual.append(v)
+            if none := tuple(u for f in got for u in f.unlawful):
+                unlawful[v] = none
+            if lost := tuple(t.flow for t, f in zip(taken, got, strict=True) if f.unresolved):
+                unresolved[v] = lost
+        self.countries = {c: bitset(vs) for c, vs in to.items()}
+        self.residual = bitset(residual)
+        self.unlawful = _Listed(unlawful)
+        self.unresolved = _Listed(unresolved)
+
+
+class _Table:
+    """What an activity with these regimes and categories takes: its regimes' pieces
+    (each built once for the map and shared by every table naming that regime)."""
+
+    def __init__(self, pieces: Sequence[_Piece]) -> None:
+        self.pieces = tuple(pieces)
+        countries: dict[str, int] = {}
+        self.residual = 0
+        for p in self.pieces:
+            for c, bits in p.countries.items():
+                countries[c] = countries.get(c, 0) | bits
+            self.residual |= p.residual
+        self.countries = countries
+        self.unlawful = _Lists([p.unlawful for p in self.pieces])
+        self.unresolved = _Lists([p.unresolved for p in self.pieces])
+
+
+@dataclass(frozen=True, slots=True)
+class _Part:
+    """One record's share of the estate: what its data reach, read through its table."""
+
+    reach: Reach
+    table: _Table
+
+    def transfers(self) -> tuple[Transfer, ...]:
+        pieces = self.table.pieces
+        return tuple(t for v in self.reach.order() for p in pieces
+                     for t in p.by_exporter.get(v, ()))
+
+
+@dataclass(frozen=True, slots=True)
+class _Members:
+    """The transfers any record takes, in the engine's order, with their membership class;
+    per class, the activities whose records take it (bit `a`: `ids[a]`)."""
+
+    order: tuple[tuple[Transfer, ClassKey], ...]
+    classes: Mapping[ClassKey, int]
+    ids: tuple[str, ...]
+
+
+def _members(scope: Scope, report: Report, acts: Sequence[ProcessingActivity],
+             regimes: Sequence[frozenset[str]], reached_by: Sequence[int]) -> _Members:
+    """A transfer is in a record when its exporter is reached, its regime is one of the
+    activity's and (for an activity naming categories) it carries one of them: per class,
+    the activities reaching the exporter, under the regime, of the categories."""
+    under: dict[str, list[int]] = {}
+    for a, regs in enumerate(regimes):
+        for g in regs:
+            under.setdefault(g, []).append(a)
+    by_regime = {g: bitset(acts_) for g, acts_ in under.items()}
+    any_category = bitset(a for a, act in enumerate(acts) if not act.data_categories)
+    by_categories: dict[tuple[str, ...], int] = {}
+    classes: dict[ClassKey, int] = {}
+    order: list[tuple[Transfer, ClassKey]] = []
+    for t in report.transfers:
+        if t.same_entity:
+            continue
+        k = (t.exporter, t.regime, t.data_categories)
+        bits = classes.get(k)
+        if bits is None:
+            cats = by_categories.get(t.data_categories)
+            if cats is None:
+                cats = by_categories[t.data_categories] = any_category | bitset(
+                    a for a, act in enumerate(acts)
+                    if act.data_categories.intersection(t.data_categories))
+            v = scope.index.get(t.exporter)
+            bits = classes[k] = (0 if v is None else
+                                 reached_by[v] & by_regime.get(t.regime, 0) & cats)
+        if bits:
+            order.append((t, k))
+    return _Members(tuple(order), classes, tuple(a.id for a in acts))
+
+
 def _listing(items: list[str], total: int, limit: int = 5) -> str:
     more = f"; and {total - limit} more (see the transfers table)" if total > limit else ""
     return "; ".join(items[:limit]) + more
@@ -450,31 +704,23 @@ def _first(items: list[str], more: tuple[str, ...], limit: int = 5) -> None:
         items += more[:limit - len(items)]
 
 
-def _transfer_items(a: ProcessingActivity, rec: Recorder, groups: tuple[Group, ...],
-                    pack: PolicyPack, facts: _Facts) -> None:
+def _transfer_items(a: ProcessingActivity, rec: Recorder, part: _Part,
+                    pack: PolicyPack) -> None:
     art = "30(1)(e)" if a.role is Role.CONTROLLER else "30(2)(c)"
-    countries: set[str] = set()
-    unlawful: list[str] = []
-    unresolved: list[str] = []
-    n_unlawful = n_unresolved = 0
-    residual = False
-    for g in groups:
-        f = facts.of_group(g)
-        countries |= f.countries
-        residual |= f.residual
-        if f.unlawful:
-            n_unlawful += len(f.unlawful)
-            _first(unlawful, f.unlawful)
-        if f.unresolved:
-            n_unresolved += len(f.unresolved)
-            _first(unresolved, f.unresolved)
+    table, reach = part.table, part.reach
+    bits = reach.bits
+    countries = {c for c, exporters in table.countries.items() if exporters & bits}
+    residual = bool(table.residual & bits)
+    n_unlawful = table.unlawful.count(bits)
+    n_unresolved = table.unresolved.count(bits)
     if n_unlawful:
         rec.gap(art, "transfers without a basis", f"{n_unlawful} (flow × regime × country) "
                 f"with no adequacy, safeguard or derogation (RES-T001/T003): "
-                f"{_listing(unlawful, n_unlawful)}")
+                f"{_listing(table.unlawful.first(reach), n_unlawful)}")
     if n_unresolved:
         rec.gap(art, "third country", f"the destination's location is unresolved (RES-L001), "
-                f"so the country cannot be identified: {_listing(unresolved, n_unresolved)}")
+                f"so the country cannot be identified: "
+                f"{_listing(table.unresolved.first(reach), n_unresolved)}")
     names = sorted(pack.country_name(c) if c != ANY_COUNTRY else "unresolved location"
                    for c in countries)
     rec.item(art, "third countries or international organisations", ", ".join(names)
@@ -489,7 +735,7 @@ def _transfer_items(a: ProcessingActivity, rec: Recorder, groups: tuple[Group, .
                     "ground; Art. 49(6) requires the assessment and safeguards in the record")
 
 
-def _security(a: ProcessingActivity, rec: Recorder, scope: Scope, reach: list[str]) -> None:
+def _security(a: ProcessingActivity, rec: Recorder, scope: Scope) -> None:
     art = "30(1)(g)" if a.role is Role.CONTROLLER else "30(2)(d)"
     rec.item(art, "technical and organisational security measures (Art. 32(1))",
              "; ".join(a.security_measures), required=True, where_possible=True)
@@ -509,38 +755,26 @@ def _security(a: ProcessingActivity, rec: Recorder, scope: Scope, reach: list[st
 
 # ---------------------------------------------------------------------- rows
 def transfer_rows(ropa: Ropa) -> Iterator[tuple[str, ...]]:
-    """One row per transfer × destination country (`TRANSFER_COLUMNS`), each listed once
-    with every activity whose data it carries: a group's register does not repeat a shared
-    helpdesk's transfers once per activity."""
-    pack, parties = ropa.pack, ropa.parties
-    members: dict[ClassKey, list[str]] = {}
-    order: list[tuple[Transfer, ClassKey]] = []
-    for r in ropa.records:
-        aid = r.activity.id
-        for g in r.groups:
-            new = []
-            for k in g.classes:
-                ids = members.get(k)
-                if ids is None:
-                    ids = members[k] = []
-                    new.append(k)
-                ids.append(aid)
-            if new:  # a class's transfers are first listed together, in the engine's order
-                fresh = set(new)
-                order += [(t, k) for t, k in zip(g.transfers, g.keys, strict=True)
-                          if k in fresh]
-    left = Counter(k for _, k in order)
+    """One row per transfer × destination country (`TRANSFER_COLUMNS`), in the engine's
+    order, each listed once with every activity whose data it carries: a group's register
+    does not repeat a shared helpdesk's transfers once per activity."""
+    pack, parties, members = ropa.pack, ropa.parties, ropa.members
+    ids, classes = members.ids, members.classes
+    left = Counter(k for _, k in members.order)
     joined: dict[ClassKey, str] = {}
-    for t, k in order:
+    labels: dict[str, str] = {}
+    for t, k in members.order:
         cats = ", ".join(t.data_categories)
         acts = joined.get(k)
         if acts is None:
-            acts = joined[k] = ", ".join(members.pop(k))
+            acts = joined[k] = ", ".join(ids[a] for a in indices(classes[k]))
         left[k] -= 1
         if not left[k]:  # the class's last transfer: its string is not kept
             del joined[k]
-        exporter, importer = party_label(parties, t.exporter_party), \
-            party_label(parties, t.importer_party)
+        exporter = labels.get(t.exporter_party) or labels.setdefault(
+            t.exporter_party, party_label(parties, t.exporter_party))
+        importer = labels.get(t.importer_party) or labels.setdefault(
+            t.importer_party, party_label(parties, t.importer_party))
         home = parties[t.importer_party].country if t.importer_party in parties else ""
         for country, basis in t.bases:
             yield (acts, t.regime, t.flow, exporter, importer, home, country,

@@ -88,8 +88,9 @@ def build_subject_access(report: Report, pack: PolicyPack, datamap: DataMap,
     # activities overlap (deep chains reach most of the map from every start): each
     # exporter's transfers once per set of regimes, in the order they are first reached
     collected: dict[frozenset[str], set[str]] = {}
-    for a in acts:
-        r = scope.reach(a.systems, wanted)
+    reaches, _ = scope.reach_all([(a.systems, wanted) for a in acts])
+    for a, reached in zip(acts, reaches, strict=True):
+        r = scope.reached_ids(reached)
         reach.update(dict.fromkeys(r))
         regimes = scope.regimes(a.systems, pack, parties)
         done = collected.setdefault(regimes, set())
