@@ -13,6 +13,8 @@ from typing import Any
 import pytest
 import rdflib
 from click.testing import CliRunner
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from residency.cli.main import cli
 from residency.errors import PolicyError
@@ -139,8 +141,32 @@ def test_activities_are_exported(graph: rdflib.Graph) -> None:
     assert (act, DPV.hasDataSubject, DPV.Customer) in graph
     assert (act, DPV.hasPersonalData, rdflib.URIRef("https://w3id.org/dpv/pd#Contact")) in graph
     assert (act, DPV.hasDataController, rdflib.URIRef("urn:residency:party:acme-ie")) in graph
-    linked = set(graph.objects(act, DPV.hasPersonalDataHandling))
+    linked = set(graph.transitive_objects(act, DPV.hasPersonalDataHandling))
     assert rdflib.URIRef("urn:residency:transfer:legal-hold-export%2Feu_gdpr%2FIN") in linked
+
+
+def test_each_activity_reaches_its_records_transfers(pack: PolicyPack,
+                                                      exported: tuple[str, Any],
+                                                      graph: rdflib.Graph) -> None:
+    """Activities link to one shared handling node per exporter system they reach, which
+    links to its transfers: through them, each activity reaches exactly the transfers its
+    Art. 30 record lists, and each handling node is written once."""
+    from residency.reports.ropa import build_ropa
+
+    run = exported[1]
+    ropa = build_ropa(run.report, run.pack, run.datamap, run.parties)
+    for r in ropa.records:
+        act = rdflib.URIRef(f"urn:residency:activity:{r.activity.id}")
+        direct = set(graph.objects(act, DPV.hasPersonalDataHandling))
+        assert all(str(h).startswith("urn:residency:handling:") for h in direct)
+        reached = {str(x) for x in graph.transitive_objects(act, DPV.hasPersonalDataHandling)
+                   if str(x).startswith("urn:residency:transfer:")}
+        want = {"urn:residency:transfer:" + f"{t.flow}/{t.regime}/{c}".replace("/", "%2F")
+                for t in r.transfers for c, _ in t.bases}
+        assert reached == want and bool(direct) == bool(want), r.activity.id
+    ids = re.findall(r'\{"@id":"(urn:residency:handling:[^"]+)","@type"', exported[0])
+    assert ids and len(ids) == len(set(ids))
+    assert any(r.transfers for r in ropa.records)
 
 
 def test_export_uses_only_checked_dpv_terms(exported: tuple[str, Any],
@@ -182,3 +208,19 @@ def test_cli(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     g = load_graph(source=out)
     assert (None, DPV.hasThirdCountry, LOC.US) in g
+
+
+@settings(max_examples=300, derandomize=True, deadline=None)
+@given(st.text(max_size=12), st.text(max_size=8), st.text(max_size=4))
+def test_transfer_iris_are_the_quoted_identifier(flow: str, regime: str, country: str) -> None:
+    """The fast path (unreserved identifiers left as they are, each part quoted alone) is
+    `quote` of the whole `flow/regime/country`, on any text."""
+    from urllib.parse import quote
+
+    from residency.model import Transfer
+    from residency.reports.dpv import _iri, _transfer_iri
+
+    t = Transfer(flow, regime, "a", "b", "p", "q", (country,), (), (), False, False)
+    whole = f"urn:residency:transfer:{quote(f'{flow}/{regime}/{country}', safe='')}"
+    assert _transfer_iri(t, country) == whole
+    assert _iri("party", flow) == f"urn:residency:party:{quote(flow, safe='')}"

@@ -9,11 +9,13 @@ streamed, so a 100,000-flow map is written without building the whole graph in m
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import IO, Any
 from urllib.parse import quote
 
+import orjson
 from pydantic import BaseModel, ConfigDict
 
 from residency._io import read_document, validate
@@ -29,7 +31,8 @@ from residency.model import (
     Transfer,
 )
 from residency.policy.pack import PolicyPack
-from residency.reports.ropa import Group, Scope, activities_of, safeguard_of
+from residency.reports._reach import bitset, indices
+from residency.reports.ropa import Scope, activities_of, safeguard_of
 
 DPV_FILE = "dpv.yaml"
 
@@ -123,8 +126,26 @@ def load_dpv_map(pack: PolicyPack) -> DpvMap:
 
 
 # ---------------------------------------------------------------------- nodes
+def _json(node: Any) -> str:
+    """A node's JSON (compact, UTF-8 as it is: `ensure_ascii=False`)."""
+    return orjson.dumps(node).decode()
+
+
+_UNRESERVED = re.compile(r"[A-Za-z0-9_.~-]*")  # what `quote` leaves as it is
+
+
+def _quoted(ident: str) -> str:
+    return ident if _UNRESERVED.fullmatch(ident) else quote(ident, safe="")
+
+
 def _iri(kind: str, ident: str) -> str:
-    return f"urn:residency:{kind}:{quote(ident, safe='')}"
+    return f"urn:residency:{kind}:{_quoted(ident)}"
+
+
+def _transfer_iri(t: Transfer, country: str) -> str:
+    """`_iri("transfer", "flow/regime/country")`, each part quoted on its own (the same)."""
+    return (f"urn:residency:transfer:{_quoted(t.flow)}%2F{_quoted(t.regime)}"
+            f"%2F{_quoted(country)}")
 
 
 def _ref(curie: str) -> dict[str, str]:
@@ -165,7 +186,7 @@ def _transfer_nodes(t: Transfer, flow: Flow | None, pack: PolicyPack,
     for country, basis in t.bases:
         sg = safeguard_of(flow, basis)
         node: dict[str, Any] = {
-            "@id": _iri("transfer", f"{t.flow}/{t.regime}/{country}"),
+            "@id": _transfer_iri(t, country),
             "@type": "dpv:PersonalDataHandling",
             "dct:identifier": t.flow,
             "dpv:hasProcessing": _ref("dpv:Transfer"),
@@ -203,7 +224,7 @@ def _transfer_nodes(t: Transfer, flow: Flow | None, pack: PolicyPack,
 
 
 def _activity_node(a: ProcessingActivity, pack: PolicyPack, m: DpvMap) -> dict[str, Any]:
-    """The activity's own node; its transfers are added by `_with_handling`."""
+    """The activity's own node; its handling nodes (`_Handling`) are added by `write_dpv`."""
     node: dict[str, Any] = {"@id": _iri("activity", a.id), "@type": "dpv:PersonalDataHandling",
                             "dct:title": a.name}
     if a.purposes:
@@ -240,22 +261,55 @@ def _activity_node(a: ProcessingActivity, pack: PolicyPack, m: DpvMap) -> dict[s
     return node
 
 
-def _with_handling(node: str, groups: list[Group], refs: dict[int, str]) -> str:
-    """The activity node's JSON with its transfers' IRIs as the last key, each transfer's
-    part serialised once: an estate's activities share most of their transfers."""
-    if not groups:
-        return node
-    parts = []
-    for g in groups:
-        for t in g.transfers:
-            part = refs.get(id(t))
-            if part is None:
-                part = refs[id(t)] = ", ".join(
-                    json.dumps(_ref(_iri("transfer", f"{t.flow}/{t.regime}/{c}")),
-                               ensure_ascii=False) for c, _ in t.bases)
-            if part:
-                parts.append(part)
-    return node[:-1] + ', "dpv:hasPersonalDataHandling": [' + ", ".join(parts) + "]}"
+@dataclass(slots=True)
+class _Handling:
+    """The transfers one exporter system's data take for activities of one set of regimes
+    and categories: a `dpv:PersonalDataHandling` node of its own (DPV's nested processes,
+    example E0006), shared by every activity reaching that system, which links to it
+    instead of to each transfer: an estate's activities share most of their transfers."""
+
+    ref: str  # the JSON of {"@id": ...}
+    node: str  # the node's JSON; "" once written
+    written: bool = False
+
+
+@dataclass(slots=True)
+class _Handlings:
+    """Per exporter system (bit `v`: `scope.ids[v]`), its handling node for one set of
+    regimes and categories; `bits` has a bit for every system that has one."""
+
+    by_system: dict[int, _Handling]
+    bits: int
+
+
+def _handlings(scope: Scope, regimes: frozenset[str], categories: frozenset[str],
+               parts: dict[tuple[str, frozenset[str]], dict[str, str]]) -> _Handlings:
+    """Each exporter system's handling node, if it has any transfer under these regimes
+    and categories (its links to them by regime, each regime's in the engine's order).
+    `parts` keeps each regime's links per exporter for the next set naming that regime."""
+    links: dict[str, list[str]] = {}
+    for g in sorted(regimes):
+        piece = parts.get((g, categories))
+        if piece is None:
+            # an IRI is quoted ASCII without quotes or backslashes: JSON as it is
+            piece = parts[(g, categories)] = {
+                sid: ",".join(f'{{"@id":"{_transfer_iri(t, c)}"}}'
+                              for t in ts for c, _ in t.bases)
+                for sid, ts in scope.under(g, categories)}
+        for sid, text in piece.items():
+            if text:
+                links.setdefault(sid, []).append(text)
+    suffix = "+".join(sorted(regimes)) + ("/" + "+".join(sorted(categories))
+                                          if categories else "")
+    out: dict[int, _Handling] = {}
+    for sid, texts in links.items():
+        iri = _iri("handling", f"{sid}/{suffix}")
+        node = _json({"@id": iri, "@type": "dpv:PersonalDataHandling",
+                      "dct:description": f"transfers of {sid}'s data ({suffix})"})
+        out[scope.index[sid]] = _Handling(
+            f'{{"@id":"{iri}"}}', node[:-1] + ',"dpv:hasPersonalDataHandling":['
+            + ",".join(texts) + "]}")
+    return _Handlings(out, bitset(out))
 
 
 def context(m: DpvMap) -> dict[str, str]:
@@ -271,8 +325,9 @@ def write_dpv(report: Report, pack: PolicyPack, datamap: DataMap,
 
     def emit(node: dict[str, Any] | str) -> None:
         nonlocal first
-        text = node if isinstance(node, str) else json.dumps(node, ensure_ascii=False)
-        fh.write(("" if first else ",\n") + "    " + text)
+        text = node if isinstance(node, str) else _json(node)
+        fh.write("    " if first else ",\n    ")
+        fh.write(text)  # not joined first: an activity's node can be megabytes
         first = False
 
     used = {t.exporter_party for t in report.transfers} | {t.importer_party
@@ -281,14 +336,28 @@ def write_dpv(report: Report, pack: PolicyPack, datamap: DataMap,
         if pid in parties:
             emit(_party(parties[pid]))
     scope = Scope(report)
-    refs: dict[int, str] = {}
+    parts: dict[tuple[str, frozenset[str]], dict[str, str]] = {}
+    tables: dict[tuple[frozenset[str], frozenset[str]], _Handlings] = {}
     acts = activities_of(datamap, report, parties)
     reaches, _ = scope.reach_all([(a.systems, a.data_categories) for a, _ in acts])
     for (a, _derived), reach in zip(acts, reaches, strict=True):
-        groups = scope.groups(scope.reached_ids(reach), a.data_categories,
-                              scope.regimes(a.systems, pack, parties))
-        emit(_with_handling(json.dumps(_activity_node(a, pack, m),
-                                       ensure_ascii=False), groups, refs))
+        key = (scope.regimes(a.systems, pack, parties), a.data_categories)
+        table = tables.get(key)
+        if table is None:
+            table = tables[key] = _handlings(scope, *key, parts)
+        got = table.by_system
+        # its own systems first, then the rest in the map's order (`Reach.order`)
+        linked = [got[v] for v in reach.starts if v in got]
+        linked += [got[v] for v in indices(reach.bits & table.bits & ~reach.start_bits)]
+        text = _json(_activity_node(a, pack, m))
+        if linked:
+            text = (text[:-1] + ',"dpv:hasPersonalDataHandling":['
+                    + ",".join([h.ref for h in linked]) + "]}")
+        emit(text)
+        for h in linked:
+            if not h.written:
+                emit(h.node)
+                h.written, h.node = True, ""
     flows = {f.id: f for f in report.flows}
     for t in report.transfers:
         if not t.same_entity:
