@@ -113,3 +113,22 @@ def test_cli(tmp_path: Path) -> None:
     result = runner.invoke(cli, [*base, "--subject", "staff"])
     assert result.exit_code == 2 and "staff" in result.output
     assert "Traceback" not in result.output
+
+
+def test_the_answer_does_not_depend_on_the_order_of_activities_or_flows(
+        pack: PolicyPack) -> None:
+    """An answer gathering several bases (SCC modules 2 and 3) quotes the same one whatever
+    order the activities and flows come in, and lists the same recipients and gaps."""
+    doc = processing_doc()
+    for sg in (s for f in doc["flows"] for s in f.get("safeguards", ())):
+        sg.pop("tia", None)  # more SCC answers without a copy: gaps that name a module
+    doc["transparency"]["safeguards"] = []
+    turned = processing_doc()
+    turned["flows"] = list(reversed(doc["flows"]))
+    turned["processing"] = list(reversed(doc["processing"]))
+    turned["transparency"] = doc["transparency"]
+    a, b = answer(pack, doc), answer(pack, turned)
+    assert any("2021/914 module" in g for g in a.gaps)
+    assert a.safeguards == b.safeguards
+    assert sorted(a.gaps) == sorted(b.gaps)
+    assert sorted(r.party for r in a.recipients) == sorted(r.party for r in b.recipients)

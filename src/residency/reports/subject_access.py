@@ -29,7 +29,8 @@ from residency.model import (
 )
 from residency.policy.pack import PolicyPack
 from residency.reports._common import COUNSEL, Provenance, md_cell
-from residency.reports.ropa import Scope, party_label, safeguard_of
+from residency.reports._reach import indices
+from residency.reports.ropa import Reach, Scope, party_label, safeguard_of
 
 SUBJECT_ACCESS_FORMATS = ("markdown", "html", "json")
 TITLE = "Recipients, transfers and safeguards"
@@ -87,16 +88,17 @@ def build_subject_access(report: Report, pack: PolicyPack, datamap: DataMap,
     transfers: list[Transfer] = []
     # activities overlap (deep chains reach most of the map from every start): each
     # exporter's transfers once per set of regimes, in the order they are first reached
-    collected: dict[frozenset[str], set[str]] = {}
+    collected: dict[frozenset[str], int] = {}
+    seen = 0
     reaches, _ = scope.reach_all([(a.systems, wanted) for a in acts])
     for a, reached in zip(acts, reaches, strict=True):
-        r = scope.reached_ids(reached)
-        reach.update(dict.fromkeys(r))
+        # bitsets over the map's systems: only what this activity adds is walked
+        reach.update(dict.fromkeys(_new(scope, reached, seen)))
+        seen |= reached.bits
         regimes = scope.regimes(a.systems, pack, parties)
-        done = collected.setdefault(regimes, set())
-        fresh = [s for s in r if s not in done]
-        done.update(fresh)
-        transfers += scope.transfers(fresh, wanted, regimes)
+        done = collected.get(regimes, 0)
+        collected[regimes] = done | reached.bits
+        transfers += scope.transfers(_new(scope, reached, done), wanted, regimes)
         if not a.systems:
             gaps.append(f"activity {a.id} lists no systems: its recipients and transfers "
                         "cannot be derived from the map")
@@ -118,6 +120,16 @@ def build_subject_access(report: Report, pack: PolicyPack, datamap: DataMap,
         tuple((c, pack.country_name(c) if c != ANY_COUNTRY else "unresolved location")
               for c in countries),
         safeguards, tuple(gaps), Provenance.of(report), report.as_of.isoformat())
+
+
+def _new(scope: Scope, reached: Reach, known: int) -> list[str]:
+    """The systems `reached` has and `known` lacks, in the reach's order."""
+    fresh = reached.bits & ~known
+    if not fresh:
+        return []
+    own = [v for v in reached.starts if fresh >> v & 1]
+    ids = scope.ids
+    return [ids[v] for v in (*own, *indices(fresh & ~reached.start_bits))]
 
 
 def _activities(datamap: DataMap, subject: str, where: str) -> list[ProcessingActivity]:
@@ -199,7 +211,11 @@ def _safeguards(transfers: list[Transfer], flows: Mapping[str, object], pack: Po
             key = (t.regime, basis.kind, (sg.instrument or sg.type) if sg and basis.kind ==
                    "safeguard" else basis.reference or basis.detail or "")
             groups.setdefault(key, []).append(country)
-            info.setdefault(key, (basis, sg))
+            seen = info.get(key)
+            # the answer quotes one of its bases: the first by reference, whatever order
+            # the activities reached them in (an SCC answer covers every module)
+            if seen is None or (basis.reference or "") < (seen[0].reference or ""):
+                info[key] = (basis, sg)
     out = []
     for key, countries in groups.items():
         basis, sg = info[key]
