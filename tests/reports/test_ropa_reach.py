@@ -9,11 +9,13 @@ from __future__ import annotations
 import re
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from residency.model import ANY_COUNTRY, Report, Role, Transfer
 from residency.policy.pack import PolicyPack
+from residency.reports import ropa as ropa_module
 from residency.reports._reach import bitset, indices, reach_many
 from residency.reports.ropa import TRANSFER_COLUMNS, Scope, build_ropa, transfer_rows
 
@@ -166,3 +168,36 @@ def test_records_match_one_walk_per_activity(pack: PolicyPack, doc: dict[str, An
     engine = [(t.flow, t.regime) for t in report.transfers]
     positions = [engine.index((r["flow"], r["regime"])) for r in rows]
     assert positions == sorted(positions)  # in the engine's order
+
+
+@settings(max_examples=25, derandomize=True, deadline=None)
+@given(estates(), st.integers(1, 3), st.integers(1, 2))
+def test_long_lists_name_the_first_and_count_the_rest(
+    pack: PolicyPack, doc: dict[str, Any], limit: int, acts_limit: int,
+) -> None:
+    """Past `LISTED_RECIPIENTS` a record names the first recipients and counts them all;
+    past `LISTED_ACTIVITIES` a transfers row names the first activities and counts them
+    all (the counts are the full lists' lengths, the names their beginning)."""
+    run = run_of(doc, pack)
+    full = build_ropa(run.report, pack, run.datamap, run.parties)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(ropa_module, "LISTED_RECIPIENTS", limit)
+        mp.setattr(ropa_module, "LISTED_ACTIVITIES", acts_limit)
+        short = build_ropa(run.report, pack, run.datamap, run.parties)
+        rows = list(transfer_rows(short))
+    item = "recipients reached by the map's flows"
+    for whole, cut in zip(full.records, short.records, strict=True):
+        names = {i.item: i.value for i in whole.items}.get(item, "")
+        shown = {i.item: i.value for i in cut.items}.get(item, "")
+        listed = [x for x in names.split("; ") if x]
+        if len(listed) <= limit:
+            assert shown == names
+        else:
+            assert shown == "; ".join(listed[:limit]) + (
+                f"; and {len(listed) - limit:,} more ({len(listed):,} in all)")
+    for a, b in zip(transfer_rows(full), rows, strict=True):
+        ids = a[0].split(", ")
+        assert b[1:] == a[1:]
+        assert b[0] == (a[0] if len(ids) <= acts_limit else ", ".join(ids[:acts_limit])
+                        + f", and {len(ids) - acts_limit:,} more ({len(ids):,} activities "
+                        "in all)")

@@ -11,9 +11,9 @@ a 100,000-flow register costs little more than `check`.
 from __future__ import annotations
 
 import csv
-from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from itertools import islice
 from typing import IO, Any
 
 from residency.model import (
@@ -340,11 +340,10 @@ def build_ropa(report: Report, pack: PolicyPack, datamap: DataMap,
     systems reached (an estate where every activity reaches most of it)."""
     scope = Scope(report)
     flows = {f.id: f for f in report.flows}
-    facts = _Facts(flows)
     acts = activities_of(datamap, report, parties)
     reaches, reached_by = scope.reach_all([(a.systems, a.data_categories) for a, _ in acts])
     regimes = [scope.regimes(a.systems, pack, parties) for a, _ in acts]
-    found = _reached_parties(scope, reaches, reached_by, parties)
+    found = _reached_parties(scope, [a for a, _ in acts], reaches, reached_by, parties)
     pieces: dict[tuple[str, frozenset[str]], _Piece] = {}
     tables: dict[tuple[frozenset[str], frozenset[str]], _Table] = {}
     records = []
@@ -354,7 +353,7 @@ def build_ropa(report: Report, pack: PolicyPack, datamap: DataMap,
         if table is None:
             for g in regimes[i]:
                 if (g, a.data_categories) not in pieces:
-                    pieces[(g, a.data_categories)] = _Piece(scope, g, a.data_categories, facts)
+                    pieces[(g, a.data_categories)] = _Piece(scope, g, a.data_categories, flows)
             table = tables[key] = _Table([pieces[(g, a.data_categories)]
                                           for g in sorted(regimes[i])])
         records.append(_record(a, derived, scope, _Part(reaches[i], table), found[i], pack,
@@ -364,7 +363,7 @@ def build_ropa(report: Report, pack: PolicyPack, datamap: DataMap,
 
 
 def _record(a: ProcessingActivity, derived: bool, scope: Scope, part: _Part,
-            found: list[tuple[str, str]], pack: PolicyPack,
+            found: _Recipients, pack: PolicyPack,
             parties: Mapping[str, Party]) -> Record:
     src = "derived from the map's systems and flows" if derived else f"map processing {a.id}"
     held = a.data_categories or frozenset().union(
@@ -372,7 +371,6 @@ def _record(a: ProcessingActivity, derived: bool, scope: Scope, part: _Part,
     items: list[Item] = []
     gaps: list[Gap] = []
     rec = Recorder(a, src, items, gaps)
-    ours = {c.party for c in (a.controller, a.processor) if c and c.party}
     _parties_items(a, rec, parties, pack)
     if a.role is Role.CONTROLLER:
         rec.item("30(1)(b)", "purposes", "; ".join(a.purposes), required=True)
@@ -383,7 +381,7 @@ def _record(a: ProcessingActivity, derived: bool, scope: Scope, part: _Part,
     else:
         rec.item("30(2)(b)", "categories of processing carried out on behalf of each "
                  "controller", "; ".join(a.purposes), required=True)
-    _recipients(a, rec, found, ours)
+    _recipients(a, rec, found)
     _transfer_items(a, rec, part, pack)
     if a.role is Role.CONTROLLER:
         rec.item("30(1)(f)", "envisaged time limits for erasure", a.retention or "",
@@ -459,86 +457,97 @@ def _parties_items(a: ProcessingActivity, rec: Recorder, parties: Mapping[str, P
                 "name the DPO, or record that none is required under Art. 37)")
 
 
-def _reached_parties(scope: Scope, reaches: Sequence[Reach], reached_by: Sequence[int],
-                     parties: Mapping[str, Party]) -> list[list[tuple[str, str]]]:
+LISTED_RECIPIENTS = 500
+"""Recipients a record names before it counts the rest: on an estate where every activity
+reaches most parties, the full list is activities × parties (an XLSX cell holds 32,767
+characters, about 700 names, anyway)."""
+LISTED_ACTIVITIES = 50
+"""Activities a transfers-table row names before it counts the rest."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Recipients:
+    first: tuple[str, ...]
+    total: int
+
+
+def _reached_parties(scope: Scope, acts: Sequence[ProcessingActivity],
+                     reaches: Sequence[Reach], reached_by: Sequence[int],
+                     parties: Mapping[str, Party]) -> list[_Recipients]:
     """Per activity, the parties holding a system its data reach beyond its own systems,
-    each once, in the order of the party's first system in the map, with the role of its
-    first such system. Built per party from the bitsets of activities reaching each of its
-    systems, so the work is the size of the answer, not activities × systems."""
+    other than the activity's own controller or processor: the first `limit` in the order
+    of the party's first system in the map, with the role of its first such system, and how
+    many there are in all. Built per party from the bitsets of activities reaching each of
+    its systems; the counts are added bit-sliced across activities, so the work is the
+    listed part, not activities × parties."""
+    limit = LISTED_RECIPIENTS
     own = [0] * len(scope.ids)
     for a, r in enumerate(reaches):
         for v in r.starts:
             own[v] |= 1 << a
+    ours: dict[str, int] = {}
+    for a, act in enumerate(acts):
+        for c in (act.controller, act.processor):
+            if c and c.party:
+                ours[c.party] = ours.get(c.party, 0) | 1 << a
     by_party: dict[str, dict[Role, int]] = {}
     for v, sid in enumerate(scope.ids):
         s = scope.systems[sid]
         roles = by_party.setdefault(s.party, {})
-        bits = reached_by[v] & ~own[v]
+        bits = reached_by[v] & ~own[v] & ~ours.get(s.party, 0)
         if bits:
             roles[s.role] = roles.get(s.role, 0) | bits
-    found: list[list[tuple[str, str]]] = [[] for _ in reaches]
+    listing = (1 << len(reaches)) - 1
+    lists: list[list[str]] = [[] for _ in reaches]
+    slices: list[int] = []  # slices[i]: bit a set if activity a's count has bit i set
     for pid, roles in by_party.items():
         if not roles:
-            continue
-        named = f"{party_label(parties, pid)}, "
-        if len(roles) == 1:
-            (role, bits), = roles.items()
-            entry = (pid, named + role.value)
-            for a in indices(bits):
-                found[a].append(entry)
             continue
         union = 0
         for bits in roles.values():
             union |= bits
-        entries = {r: (pid, named + r.value) for r in roles}
-        for a in indices(union):
-            found[a].append(entries[next(r for r, b in roles.items() if b >> a & 1)])
-    return found
+        carry = union
+        for i, sl in enumerate(slices):
+            slices[i], carry = sl ^ carry, sl & carry
+            if not carry:
+                break
+        if carry:
+            slices.append(carry)
+        hit = union & listing
+        if not hit:
+            continue
+        named = f"{party_label(parties, pid)}, "
+        labels = {r: named + r.value for r in roles}
+        single = next(iter(labels.values())) if len(roles) == 1 else None
+        for a in indices(hit):
+            got = lists[a]
+            got.append(single or labels[next(r for r, b in roles.items() if b >> a & 1)])
+            if len(got) >= limit:
+                listing &= ~(1 << a)
+    return [_Recipients(tuple(got), sum((sl >> a & 1) << i for i, sl in enumerate(slices)))
+            for a, got in enumerate(lists)]
 
 
-def _recipients(a: ProcessingActivity, rec: Recorder, found: list[tuple[str, str]],
-                ours: set[str]) -> None:
+def _recipients(a: ProcessingActivity, rec: Recorder, found: _Recipients) -> None:
     if a.role is not Role.CONTROLLER:
         return
-    reached = [label for pid, label in found if pid not in ours]
+    reached = "; ".join(found.first)
+    if found.total > len(found.first):
+        reached += (f"; and {found.total - len(found.first):,} more "
+                    f"({found.total:,} in all)")
     rec.item("30(1)(d)", "categories of recipients", "; ".join(a.recipients))
-    rec.item("30(1)(d)", "recipients reached by the map's flows", "; ".join(reached),
+    rec.item("30(1)(d)", "recipients reached by the map's flows", reached,
              source="map flows")
-    if not a.recipients and not reached:
+    if not a.recipients and not found.total:
         rec.gap("30(1)(d)", "categories of recipients",
                 "none given and no flow leaves the activity's systems (state 'none' if so)")
 
 
-@dataclass(frozen=True, slots=True)
-class _TransferFacts:
-    countries: frozenset[str]
-    unlawful: tuple[str, ...]
-    residual: bool
-    unresolved: bool
-
-
-class _Facts:
-    """What the record says about each transfer, computed once: an estate's transfers are
-    reached from many activities."""
-
-    def __init__(self, flows: Mapping[str, Flow]) -> None:
-        self.flows = flows
-        self._cache: dict[int, _TransferFacts] = {}
-
-    def of(self, t: Transfer) -> _TransferFacts:
-        hit = self._cache.get(id(t))
-        if hit is None:
-            residual = False
-            for _, basis in t.bases:
-                if basis.kind == "derogation":
-                    sg = safeguard_of(self.flows.get(t.flow), basis)
-                    residual |= bool(sg and sg.article and sg.article.replace(" ", "")
-                                     .endswith("secondsubparagraph"))
-            hit = self._cache[id(t)] = _TransferFacts(
-                frozenset(c for c, _ in t.bases),
-                tuple(f"{t.flow} ({t.regime}) to {c}" for c, b in t.bases if b.kind == "none"),
-                residual, ANY_COUNTRY in t.countries)
-        return hit
+def _residual(flow: Flow | None, basis: Basis) -> bool:
+    """Whether a derogation basis rests on the compelling-legitimate-interests ground."""
+    sg = safeguard_of(flow, basis)
+    return bool(sg and sg.article and sg.article.replace(" ", "")
+                .endswith("secondsubparagraph"))
 
 
 class _Listed:
@@ -595,26 +604,37 @@ class _Piece:
     residual ground, which have no basis and which go to an unresolved place."""
 
     def __init__(self, scope: Scope, regime: str, categories: frozenset[str],
-                 facts: _Facts) -> None:
+                 flows: Mapping[str, Flow]) -> None:
         self.by_exporter: dict[int, tuple[Transfer, ...]] = {}
         to: dict[str, list[int]] = {}
         residual: list[int] = []
         unlawful: dict[int, tuple[str, ...]] = {}
         unresolved: dict[int, tuple[str, ...]] = {}
-        index, of = scope.index, facts.of
+        index = scope.index
         for sid, taken in scope.under(regime, categories):
             v = index[sid]
             self.by_exporter[v] = taken
-            got = [of(t) for t in taken]
-            for c in (got[0].countries if len(got) == 1
-                      else frozenset().union(*(f.countries for f in got))):
+            countries: set[str] = set()
+            none: list[str] = []
+            lost: list[str] = []
+            res = False
+            for t in taken:
+                for c, b in t.bases:
+                    countries.add(c)
+                    if b.kind == "none":
+                        none.append(f"{t.flow} ({t.regime}) to {c}")
+                    elif b.kind == "derogation" and not res:
+                        res = _residual(flows.get(t.flow), b)
+                if ANY_COUNTRY in t.countries:
+                    lost.append(t.flow)
+            for c in countries:
                 to.setdefault(c, []).append(v)
-            if any(f.residual for f in got):
+            if res:
                 residual.append(v)
-            if none := tuple(u for f in got for u in f.unlawful):
-                unlawful[v] = none
-            if lost := tuple(t.flow for t, f in zip(taken, got, strict=True) if f.unresolved):
-                unresolved[v] = lost
+            if none:
+                unlawful[v] = tuple(none)
+            if lost:
+                unresolved[v] = tuple(lost)
         self.countries = {c: bitset(vs) for c, vs in to.items()}
         self.residual = bitset(residual)
         self.unlawful = _Listed(unlawful)
@@ -656,8 +676,7 @@ class _Members:
     """The transfers any record takes, in the engine's order, with their membership class;
     per class, the activities whose records take it (bit `a`: `ids[a]`)."""
 
-    order: tuple[tuple[Transfer, ClassKey], ...]
-    classes: Mapping[ClassKey, int]
+    order: tuple[tuple[Transfer, int], ...]
     ids: tuple[str, ...]
 
 
@@ -674,7 +693,7 @@ def _members(scope: Scope, report: Report, acts: Sequence[ProcessingActivity],
     any_category = bitset(a for a, act in enumerate(acts) if not act.data_categories)
     by_categories: dict[tuple[str, ...], int] = {}
     classes: dict[ClassKey, int] = {}
-    order: list[tuple[Transfer, ClassKey]] = []
+    order: list[tuple[Transfer, int]] = []
     for t in report.transfers:
         if t.same_entity:
             continue
@@ -690,8 +709,8 @@ def _members(scope: Scope, report: Report, acts: Sequence[ProcessingActivity],
             bits = classes[k] = (0 if v is None else
                                  reached_by[v] & by_regime.get(t.regime, 0) & cats)
         if bits:
-            order.append((t, k))
-    return _Members(tuple(order), classes, tuple(a.id for a in acts))
+            order.append((t, bits))
+    return _Members(tuple(order), tuple(a.id for a in acts))
 
 
 def _listing(items: list[str], total: int, limit: int = 5) -> str:
@@ -759,28 +778,40 @@ def transfer_rows(ropa: Ropa) -> Iterator[tuple[str, ...]]:
     order, each listed once with every activity whose data it carries: a group's register
     does not repeat a shared helpdesk's transfers once per activity."""
     pack, parties, members = ropa.pack, ropa.parties, ropa.members
-    ids, classes = members.ids, members.classes
-    left = Counter(k for _, k in members.order)
-    joined: dict[ClassKey, str] = {}
+    ids = members.ids
+    texts: dict[int, str] = {}  # bounded: at most LISTED_ACTIVITIES names each
     labels: dict[str, str] = {}
-    for t, k in members.order:
-        cats = ", ".join(t.data_categories)
-        acts = joined.get(k)
+    places: dict[str, tuple[str, str]] = {}
+    said: dict[int, tuple[Basis, tuple[str, str, str], str]] = {}  # by the basis's id
+    for t, bits in members.order:
+        acts = texts.get(bits)
         if acts is None:
-            acts = joined[k] = ", ".join(ids[a] for a in indices(classes[k]))
-        left[k] -= 1
-        if not left[k]:  # the class's last transfer: its string is not kept
-            del joined[k]
+            acts = texts[bits] = _activities_text(bits, ids)
         exporter = labels.get(t.exporter_party) or labels.setdefault(
             t.exporter_party, party_label(parties, t.exporter_party))
         importer = labels.get(t.importer_party) or labels.setdefault(
             t.importer_party, party_label(parties, t.importer_party))
         home = parties[t.importer_party].country if t.importer_party in parties else ""
+        head = (acts, t.regime, t.flow, exporter, importer, home)
+        cats = ", ".join(t.data_categories)
         for country, basis in t.bases:
-            yield (acts, t.regime, t.flow, exporter, importer, home, country,
-                   pack.country_name(country) if country != ANY_COUNTRY
-                   else "unresolved location", basis_text(basis), basis.reference or "",
-                   basis.source or "", cats, "lawful" if basis.kind != "none" else "NO BASIS")
+            place = places.get(country)
+            if place is None:
+                place = places[country] = (country, pack.country_name(country)
+                                           if country != ANY_COUNTRY else "unresolved location")
+            got = said.get(id(basis))
+            if got is None or got[0] is not basis:
+                got = said[id(basis)] = (basis, (basis_text(basis), basis.reference or "",
+                                                 basis.source or ""),
+                                         "lawful" if basis.kind != "none" else "NO BASIS")
+            yield (*head, *place, *got[1], cats, got[2])
+
+
+def _activities_text(bits: int, ids: Sequence[str]) -> str:
+    limit = LISTED_ACTIVITIES
+    text = ", ".join(ids[a] for a in islice(indices(bits), limit))
+    n = bits.bit_count()
+    return text + (f", and {n - limit:,} more ({n:,} activities in all)" if n > limit else "")
 
 
 def record_rows(ropa: Ropa) -> Iterator[tuple[str, ...]]:
