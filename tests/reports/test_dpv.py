@@ -22,7 +22,7 @@ from residency.model import Basis
 from residency.policy.pack import PolicyPack
 from residency.reports.dpv import DpvMap, load_dpv_map, write_dpv
 
-from .dpo_support import processing_doc, run_of, write_map
+from .dpo_support import estates, processing_doc, run_of, write_map
 from .support import AS_OF
 
 DPV = rdflib.Namespace("https://w3id.org/dpv#")
@@ -224,3 +224,34 @@ def test_transfer_iris_are_the_quoted_identifier(flow: str, regime: str, country
     whole = f"urn:residency:transfer:{quote(f'{flow}/{regime}/{country}', safe='')}"
     assert _transfer_iri(t, country) == whole
     assert _iri("party", flow) == f"urn:residency:party:{quote(flow, safe='')}"
+
+
+@settings(max_examples=30, derandomize=True, deadline=None)
+@given(estates())
+def test_handling_nodes_lead_each_activity_to_its_records_transfers(
+        pack: PolicyPack, mapping: DpvMap, doc: dict[str, Any]) -> None:
+    """On the demo map with random extra flows (cycles included) and random activities:
+    following `dpv:hasPersonalDataHandling` from an activity reaches exactly the transfers
+    its Art. 30 record lists; every node linked to is in the file, once."""
+    from residency.reports.ropa import build_ropa
+
+    run = run_of(doc, pack)
+    fh = io.StringIO()
+    write_dpv(run.report, run.pack, run.datamap, run.parties, mapping, fh)
+    nodes = json.loads(fh.getvalue())["@graph"]
+    ids = [n["@id"] for n in nodes]
+    assert len(ids) == len(set(ids))
+    links = {n["@id"]: [x["@id"] for x in n.get("dpv:hasPersonalDataHandling", ())]
+             for n in nodes}
+    assert all(x in links for xs in links.values() for x in xs)  # nothing dangles
+    for r in build_ropa(run.report, pack, run.datamap, run.parties).records:
+        seen: set[str] = set()
+        stack = [f"urn:residency:activity:{r.activity.id}"]
+        while stack:
+            for x in links[stack.pop()]:
+                if x not in seen:
+                    seen.add(x)
+                    stack.append(x)
+        reached = {x for x in seen if x.startswith("urn:residency:transfer:")}
+        assert reached == {"urn:residency:transfer:" + f"{t.flow}/{t.regime}/{c}".replace(
+            "/", "%2F") for t in r.transfers for c, _ in t.bases}, r.activity.id

@@ -19,7 +19,7 @@ from residency.reports import ropa as ropa_module
 from residency.reports._reach import bitset, indices, reach_many
 from residency.reports.ropa import TRANSFER_COLUMNS, Scope, build_ropa, transfer_rows
 
-from .dpo_support import processing_doc, run_of
+from .dpo_support import estates, run_of
 
 
 def _walk(succ: list[list[int]], start: list[int]) -> set[int]:
@@ -61,29 +61,6 @@ def test_bitset_and_indices_are_inverse(positions: list[int]) -> None:
     bits = bitset(positions)
     assert list(indices(bits)) == sorted(set(positions))
     assert bits == sum(1 << p for p in set(positions))
-
-
-SYSTEMS = ["customer-portal", "uk-portal", "ch-crm", "helpdesk", "email-delivery", "ai-chat",
-           "analytics", "l2-support", "overflow-support", "group-archive"]
-CATEGORIES = ["attachments", "contact_details", "ticket_content"]
-
-
-@st.composite
-def estates(draw: st.DrawFn) -> dict[str, Any]:
-    """The demo map with extra flows between its systems and random activities."""
-    doc = processing_doc()
-    system = st.sampled_from(SYSTEMS)
-    cats = st.lists(st.sampled_from(CATEGORIES), max_size=2, unique=True)
-    for k, (a, b, c) in enumerate(draw(st.lists(st.tuples(system, system, cats),
-                                                max_size=8))):
-        flow: dict[str, Any] = {"id": f"extra-{k}", "from": a, "to": b}
-        if c:
-            flow["data_categories"] = c
-        doc["flows"].append(flow)
-    for act in doc["processing"]:
-        act["systems"] = draw(st.lists(system, min_size=1, max_size=3, unique=True))
-        act["data_categories"] = draw(cats)
-    return doc
 
 
 def _expected(report: Report, scope: Scope, pack: PolicyPack, run: Any

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import IO, Any
 from urllib.parse import quote
@@ -31,7 +31,7 @@ from residency.model import (
     Transfer,
 )
 from residency.policy.pack import PolicyPack
-from residency.reports._reach import bitset, indices
+from residency.reports._reach import components
 from residency.reports.ropa import Scope, activities_of, safeguard_of
 
 DPV_FILE = "dpv.yaml"
@@ -261,55 +261,96 @@ def _activity_node(a: ProcessingActivity, pack: PolicyPack, m: DpvMap) -> dict[s
     return node
 
 
-@dataclass(slots=True)
-class _Handling:
-    """The transfers one exporter system's data take for activities of one set of regimes
-    and categories: a `dpv:PersonalDataHandling` node of its own (DPV's nested processes,
-    example E0006), shared by every activity reaching that system, which links to it
-    instead of to each transfer: an estate's activities share most of their transfers."""
+class _Downstream:
+    """For activities of one set of regimes and categories, one `dpv:PersonalDataHandling`
+    node per strongly connected component of the flow graph (as the categories filter it)
+    that leads to any transfer: it links to its systems' transfers under those regimes and
+    to the nodes of the components its data go to next (DPV's nested processes, example
+    E0006). An activity links to the nodes of its own systems, and reaches through them
+    exactly the transfers its Art. 30 record lists: the file grows with the graph, not with
+    activities × systems reached, which on an estate where every activity reaches most of
+    it is quadratic."""
 
-    ref: str  # the JSON of {"@id": ...}
-    node: str  # the node's JSON; "" once written
-    written: bool = False
+    def __init__(self, scope: Scope, regimes: frozenset[str], categories: frozenset[str],
+                 parts: dict[tuple[str, frozenset[str]], dict[str, str]],
+                 graphs: dict[frozenset[str], tuple[list[list[int]], list[set[int]],
+                                                    list[int]]]) -> None:
+        links: dict[str, list[str]] = {}
+        for g in sorted(regimes):
+            piece = parts.get((g, categories))
+            if piece is None:
+                # an IRI is quoted ASCII without quotes or backslashes: JSON as it is
+                piece = parts[(g, categories)] = {
+                    sid: ",".join(f'{{"@id":"{_transfer_iri(t, c)}"}}'
+                                  for t in ts for c, _ in t.bases)
+                    for sid, ts in scope.under(g, categories)}
+            for sid, text in piece.items():
+                if text:
+                    links.setdefault(sid, []).append(text)
+        graph = graphs.get(categories)
+        if graph is None:
+            graph = graphs[categories] = _condensed(scope, categories)
+        self.comps, self.csucc, self.comp_of = graph
+        self.scope, self.links = scope, links
+        self.suffix = "+".join(sorted(regimes)) + ("/" + "+".join(sorted(categories))
+                                                   if categories else "")
+        ids = scope.ids
+        live = [False] * len(self.comps)
+        for c, members in enumerate(self.comps):  # sinks first: successors are decided
+            live[c] = (any(ids[v] in links for v in members)
+                       or any(live[d] for d in self.csucc[c]))
+        self.live = live
+        self.written = [False] * len(self.comps)
+
+    def ref(self, c: int) -> str:
+        sid = self.scope.ids[min(self.comps[c])]
+        return f'{{"@id":"{_iri("handling", f"{sid}/{self.suffix}")}"}}'
+
+    def heads(self, starts: Sequence[int]) -> list[int]:
+        """The live components of an activity's own systems, in its order."""
+        return [c for c in dict.fromkeys(self.comp_of[v] for v in starts) if self.live[c]]
+
+    def nodes(self, heads: Sequence[int]) -> Iterator[str]:
+        """The nodes these components lead to, each once per run (not yet written ones)."""
+        stack = [c for c in reversed(heads) if not self.written[c]]
+        ids = self.scope.ids
+        while stack:
+            c = stack.pop()
+            if self.written[c]:
+                continue
+            self.written[c] = True
+            members = sorted(self.comps[c])
+            sid = ids[members[0]]
+            next_ = sorted((d for d in self.csucc[c] if self.live[d]),
+                           key=lambda d: min(self.comps[d]))
+            more = len(members) - 1
+            node = _json({
+                "@id": _iri("handling", f"{sid}/{self.suffix}"),
+                "@type": "dpv:PersonalDataHandling",
+                "dct:description": f"transfers of the data at {sid}"
+                + (f" and {more} system(s) in a cycle with it" if more else "")
+                + f" ({self.suffix}), and the handling where the data go next"})
+            out = [x for v in members for x in self.links.get(ids[v], ())]
+            out += [self.ref(d) for d in next_]
+            yield node[:-1] + ',"dpv:hasPersonalDataHandling":[' + ",".join(out) + "]}"
+            stack.extend(d for d in reversed(next_) if not self.written[d])
 
 
-@dataclass(slots=True)
-class _Handlings:
-    """Per exporter system (bit `v`: `scope.ids[v]`), its handling node for one set of
-    regimes and categories; `bits` has a bit for every system that has one."""
-
-    by_system: dict[int, _Handling]
-    bits: int
-
-
-def _handlings(scope: Scope, regimes: frozenset[str], categories: frozenset[str],
-               parts: dict[tuple[str, frozenset[str]], dict[str, str]]) -> _Handlings:
-    """Each exporter system's handling node, if it has any transfer under these regimes
-    and categories (its links to them by regime, each regime's in the engine's order).
-    `parts` keeps each regime's links per exporter for the next set naming that regime."""
-    links: dict[str, list[str]] = {}
-    for g in sorted(regimes):
-        piece = parts.get((g, categories))
-        if piece is None:
-            # an IRI is quoted ASCII without quotes or backslashes: JSON as it is
-            piece = parts[(g, categories)] = {
-                sid: ",".join(f'{{"@id":"{_transfer_iri(t, c)}"}}'
-                              for t in ts for c, _ in t.bases)
-                for sid, ts in scope.under(g, categories)}
-        for sid, text in piece.items():
-            if text:
-                links.setdefault(sid, []).append(text)
-    suffix = "+".join(sorted(regimes)) + ("/" + "+".join(sorted(categories))
-                                          if categories else "")
-    out: dict[int, _Handling] = {}
-    for sid, texts in links.items():
-        iri = _iri("handling", f"{sid}/{suffix}")
-        node = _json({"@id": iri, "@type": "dpv:PersonalDataHandling",
-                      "dct:description": f"transfers of {sid}'s data ({suffix})"})
-        out[scope.index[sid]] = _Handling(
-            f'{{"@id":"{iri}"}}', node[:-1] + ',"dpv:hasPersonalDataHandling":['
-            + ",".join(texts) + "]}")
-    return _Handlings(out, bitset(out))
+def _condensed(scope: Scope, categories: frozenset[str]
+               ) -> tuple[list[list[int]], list[set[int]], list[int]]:
+    """The flow graph's components (sinks first), their successors, each system's one."""
+    succ = scope.successors(categories)
+    comps = components(len(succ), succ)
+    comp_of = [0] * len(succ)
+    for c, members in enumerate(comps):
+        for v in members:
+            comp_of[v] = c
+    csucc: list[set[int]] = [set() for _ in comps]
+    for v, ws in enumerate(succ):
+        for w in ws:
+            if comp_of[w] != comp_of[v]:
+                csucc[comp_of[v]].add(comp_of[w])
+    return comps, csucc, comp_of
 
 
 def context(m: DpvMap) -> dict[str, str]:
@@ -337,27 +378,21 @@ def write_dpv(report: Report, pack: PolicyPack, datamap: DataMap,
             emit(_party(parties[pid]))
     scope = Scope(report)
     parts: dict[tuple[str, frozenset[str]], dict[str, str]] = {}
-    tables: dict[tuple[frozenset[str], frozenset[str]], _Handlings] = {}
-    acts = activities_of(datamap, report, parties)
-    reaches, _ = scope.reach_all([(a.systems, a.data_categories) for a, _ in acts])
-    for (a, _derived), reach in zip(acts, reaches, strict=True):
+    graphs: dict[frozenset[str], tuple[list[list[int]], list[set[int]], list[int]]] = {}
+    tables: dict[tuple[frozenset[str], frozenset[str]], _Downstream] = {}
+    for a, _derived in activities_of(datamap, report, parties):
         key = (scope.regimes(a.systems, pack, parties), a.data_categories)
         table = tables.get(key)
         if table is None:
-            table = tables[key] = _handlings(scope, *key, parts)
-        got = table.by_system
-        # its own systems first, then the rest in the map's order (`Reach.order`)
-        linked = [got[v] for v in reach.starts if v in got]
-        linked += [got[v] for v in indices(reach.bits & table.bits & ~reach.start_bits)]
+            table = tables[key] = _Downstream(scope, *key, parts, graphs)
+        heads = table.heads([scope.index[s] for s in a.systems if s in scope.index])
         text = _json(_activity_node(a, pack, m))
-        if linked:
+        if heads:
             text = (text[:-1] + ',"dpv:hasPersonalDataHandling":['
-                    + ",".join([h.ref for h in linked]) + "]}")
+                    + ",".join(table.ref(c) for c in heads) + "]}")
         emit(text)
-        for h in linked:
-            if not h.written:
-                emit(h.node)
-                h.written, h.node = True, ""
+        for handling in table.nodes(heads):
+            emit(handling)
     flows = {f.id: f for f in report.flows}
     for t in report.transfers:
         if not t.same_entity:

@@ -174,7 +174,7 @@ class Scope:
         for a, (_, categories) in enumerate(activities):
             by_filter.setdefault(categories, []).append(a)
         for categories, members in by_filter.items():
-            succ = self._successors(categories)
+            succ = self.successors(categories)
             mine = set(members)
             found = reach_many(n, succ, [s if a in mine else () for a, s in enumerate(starts)])
             for a in members:
@@ -184,7 +184,8 @@ class Scope:
                     reached_by[v] |= bits
         return [Reach(bits, s) for bits, s in zip(reach, starts, strict=True)], reached_by
 
-    def _successors(self, categories: frozenset[str]) -> list[list[int]]:
+    def successors(self, categories: frozenset[str]) -> list[list[int]]:
+        """Per system (by index), where its flows carrying any of `categories` lead."""
         index = self.index
         succ: list[list[int]] = [[] for _ in self.ids]
         for sid, flows in self._out.items():
