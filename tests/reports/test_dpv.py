@@ -143,6 +143,12 @@ def test_activities_are_exported(graph: rdflib.Graph) -> None:
     assert (act, DPV.hasDataController, rdflib.URIRef("urn:residency:party:acme-ie")) in graph
     linked = set(graph.transitive_objects(act, DPV.hasPersonalDataHandling))
     assert rdflib.URIRef("urn:residency:transfer:legal-hold-export%2Feu_gdpr%2FIN") in linked
+    # as the README says: a SPARQL property path from the activity finds its transfers
+    found = {str(r[0]) for r in graph.query(PREFIXES + """SELECT ?t WHERE {
+        <urn:residency:activity:customer-support> dpv:hasPersonalDataHandling+ ?t .
+        ?t dpv:hasProcessing dpv:Transfer }""")}
+    assert found == {str(x) for x in linked if (x, DPV.hasProcessing, DPV.Transfer) in graph}
+    assert "urn:residency:transfer:legal-hold-export%2Feu_gdpr%2FIN" in found
 
 
 def test_each_activity_reaches_its_records_transfers(pack: PolicyPack,
