@@ -12,7 +12,7 @@ programming error (`NotPropagatedError`), never an answer from the declared cate
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from functools import cached_property
 from itertools import pairwise
 
@@ -242,51 +242,7 @@ class FlowGraph:
     def _condensed(self) -> list[list[int]]:
         """The strongly connected components (iterative Tarjan), as system numbers, in
         topological order: no flow leads from a component to one listed before it."""
-        succ = self._numbered[1]
-        n = len(succ)
-        index = [-1] * n
-        low = [0] * n
-        on_stack = [False] * n
-        done: list[list[int]] = []  # Tarjan completes a component after its successors
-        stack: list[int] = []
-        counter = 0
-        for root in range(n):
-            if index[root] >= 0:
-                continue
-            index[root] = low[root] = counter
-            counter += 1
-            stack.append(root)
-            on_stack[root] = True
-            work = [(root, iter(succ[root]))]
-            while work:
-                node, it = work[-1]
-                for nxt in it:
-                    if index[nxt] < 0:
-                        index[nxt] = low[nxt] = counter
-                        counter += 1
-                        stack.append(nxt)
-                        on_stack[nxt] = True
-                        work.append((nxt, iter(succ[nxt])))
-                        break
-                    if on_stack[nxt] and index[nxt] < low[node]:
-                        low[node] = index[nxt]
-                else:
-                    work.pop()
-                    if work:
-                        parent = work[-1][0]
-                        low[parent] = min(low[parent], low[node])
-                    if low[node] == index[node]:
-                        members: list[int] = []
-                        while True:
-                            member = stack.pop()
-                            on_stack[member] = False
-                            members.append(member)
-                            if member == node:
-                                break
-                        members.reverse()
-                        done.append(members)
-        done.reverse()
-        return done
+        return [members[::-1] for members in reversed(components(self._numbered[1]))]
 
     # -------------------------------------------------------------- propagation
     def propagate(self, base: dict[str, frozenset[str]]) -> None:  # noqa: PLR0915 - one hot loop
@@ -418,3 +374,51 @@ class FlowGraph:
         if out is None:
             out = self._held_cache[key] = declared | frozenset(self._decode_bits(bits))
         return out
+
+
+def components(succ: Sequence[Sequence[int]]) -> list[list[int]]:
+    """The strongly connected components of nodes 0..len(succ)-1 (`succ[v]`: where v's
+    edges lead), each listed after every component it reaches (Tarjan's order: sinks
+    first), its members in the order Tarjan pops them. Iterative: no recursion limit."""
+    n = len(succ)
+    index = [-1] * n
+    low = [0] * n
+    on_stack = [False] * n
+    done: list[list[int]] = []  # Tarjan completes a component after its successors
+    stack: list[int] = []
+    counter = 0
+    for root in range(n):
+        if index[root] >= 0:
+            continue
+        index[root] = low[root] = counter
+        counter += 1
+        stack.append(root)
+        on_stack[root] = True
+        work = [(root, iter(succ[root]))]
+        while work:
+            node, it = work[-1]
+            for nxt in it:
+                if index[nxt] < 0:
+                    index[nxt] = low[nxt] = counter
+                    counter += 1
+                    stack.append(nxt)
+                    on_stack[nxt] = True
+                    work.append((nxt, iter(succ[nxt])))
+                    break
+                if on_stack[nxt] and index[nxt] < low[node]:
+                    low[node] = index[nxt]
+            else:
+                work.pop()
+                if work:
+                    parent = work[-1][0]
+                    low[parent] = min(low[parent], low[node])
+                if low[node] == index[node]:
+                    members: list[int] = []
+                    while True:
+                        member = stack.pop()
+                        on_stack[member] = False
+                        members.append(member)
+                        if member == node:
+                            break
+                    done.append(members)
+    return done

@@ -2,11 +2,12 @@
 
 The DPO documents ask, for every processing activity, which systems its data reach. On an
 estate where most activities reach most systems, one walk per activity costs activities ×
-systems; here the graph's strongly connected components are found once (Tarjan), each
-component's closure is the union of its successors' (a sink first), and each start set's
-reach is the union of its components' closures. The same pass backwards gives, per system,
-the start sets that reach it. Closures are dropped once every component that needs them is
-done, so memory follows the widest frontier, not components × systems.
+systems; here the graph's strongly connected components are found once (Tarjan,
+`graph.components`), each component's closure is the union of its successors' (a sink
+first), and each start set's reach is the union of its components' closures. The same pass
+backwards gives, per system, the start sets that reach it. Closures are dropped once every
+component that needs them is done, so memory follows the widest frontier, not components ×
+systems.
 
 Bit `i` of a node bitset is node `i`; bit `a` of a start-set bitset is start set `a`.
 """
@@ -15,6 +16,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+
+from residency.graph import components
 
 # per byte value, the positions of its set bits
 _BITS: tuple[tuple[int, ...], ...] = tuple(
@@ -45,55 +48,6 @@ def bitset(positions: Iterable[int]) -> int:
     return int.from_bytes(raw, "little")
 
 
-def components(n: int, succ: Sequence[Sequence[int]]) -> list[list[int]]:
-    """The strongly connected components of nodes 0..n-1, each listed after every
-    component it reaches (Tarjan's order: sinks first). Iterative: no recursion limit."""
-    index = [-1] * n
-    low = [0] * n
-    on_stack = [False] * n
-    stack: list[int] = []
-    out: list[list[int]] = []
-    counter = 0
-    for root in range(n):
-        if index[root] >= 0:
-            continue
-        index[root] = low[root] = counter
-        counter += 1
-        stack.append(root)
-        on_stack[root] = True
-        work = [(root, iter(succ[root]))]
-        while work:
-            v, it = work[-1]
-            pushed = False
-            for w in it:
-                if index[w] < 0:
-                    index[w] = low[w] = counter
-                    counter += 1
-                    stack.append(w)
-                    on_stack[w] = True
-                    work.append((w, iter(succ[w])))
-                    pushed = True
-                    break
-                if on_stack[w] and index[w] < low[v]:
-                    low[v] = index[w]
-            if pushed:
-                continue
-            work.pop()
-            if work:
-                u = work[-1][0]
-                low[u] = min(low[u], low[v])
-            if low[v] == index[v]:
-                comp = []
-                while True:
-                    w = stack.pop()
-                    on_stack[w] = False
-                    comp.append(w)
-                    if w == v:
-                        break
-                out.append(comp)
-    return out
-
-
 @dataclass(frozen=True, slots=True)
 class Reaches:
     """`reach[a]`: the nodes start set `a` reaches, its own included; `reached_by[v]`: the
@@ -105,7 +59,7 @@ class Reaches:
 
 def reach_many(n: int, succ: Sequence[Sequence[int]],
                starts: Sequence[Sequence[int]]) -> Reaches:
-    comps = components(n, succ)
+    comps = components(succ)
     comp_of = [0] * n
     for c, members in enumerate(comps):
         for v in members:

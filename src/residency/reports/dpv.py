@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict
 
 from residency._io import read_document, validate
 from residency.errors import PolicyError
+from residency.graph import components
 from residency.model import (
     ANY_COUNTRY,
     Basis,
@@ -31,7 +32,6 @@ from residency.model import (
     Transfer,
 )
 from residency.policy.pack import PolicyPack
-from residency.reports._reach import components
 from residency.reports.ropa import Scope, activities_of, safeguard_of
 
 DPV_FILE = "dpv.yaml"
@@ -340,7 +340,7 @@ def _condensed(scope: Scope, categories: frozenset[str]
                ) -> tuple[list[list[int]], list[set[int]], list[int]]:
     """The flow graph's components (sinks first), their successors, each system's one."""
     succ = scope.successors(categories)
-    comps = components(len(succ), succ)
+    comps = components(succ)
     comp_of = [0] * len(succ)
     for c, members in enumerate(comps):
         for v in members:
