@@ -44,7 +44,7 @@ def aws_server() -> Iterator[str]:
 def aws_reset(url: str) -> None:
     """Drop every moto backend (they are process-global)."""
     req = urllib.request.Request(f"{url}/moto-api/reset", method="POST")
-    with urllib.request.urlopen(req, timeout=10) as resp:
+    with urllib.request.urlopen(req, timeout=60) as resp:
         assert resp.status == 200
 
 
