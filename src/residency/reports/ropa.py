@@ -196,10 +196,6 @@ class Scope:
                 out.append(index[f.target])
         return succ
 
-    def reached_ids(self, reach: Reach) -> list[str]:
-        ids = self.ids
-        return [ids[i] for i in reach.order()]
-
     def regimes(self, start: Iterable[str], pack: PolicyPack,
                 parties: Mapping[str, Party]) -> frozenset[str]:
         """The regimes protecting the activity's data: those of its systems' locations,
