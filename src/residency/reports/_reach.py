@@ -57,21 +57,31 @@ class Reaches:
     reached_by: tuple[int, ...]
 
 
-def reach_many(n: int, succ: Sequence[Sequence[int]],
-               starts: Sequence[Sequence[int]]) -> Reaches:
+Condensed = tuple[list[list[int]], list[set[int]], list[int]]
+
+
+def condense(succ: Sequence[Sequence[int]]) -> Condensed:
+    """The graph's components (sinks first, `graph.components`), each one's successor
+    components, and each node's component."""
     comps = components(succ)
-    comp_of = [0] * n
+    comp_of = [0] * len(succ)
     for c, members in enumerate(comps):
         for v in members:
             comp_of[v] = c
-    m = len(comps)
-    csucc: list[set[int]] = [set() for _ in range(m)]
-    for v in range(n):
+    csucc: list[set[int]] = [set() for _ in comps]
+    for v, ws in enumerate(succ):
         cv = comp_of[v]
-        for w in succ[v]:
+        for w in ws:
             cw = comp_of[w]
             if cw != cv:
                 csucc[cv].add(cw)
+    return comps, csucc, comp_of
+
+
+def reach_many(n: int, succ: Sequence[Sequence[int]],
+               starts: Sequence[Sequence[int]]) -> Reaches:
+    comps, csucc, comp_of = condense(succ)
+    m = len(comps)
     starting: list[list[int]] = [[] for _ in range(m)]
     for a, ss in enumerate(starts):
         for c in {comp_of[v] for v in ss}:

@@ -20,7 +20,6 @@ from pydantic import BaseModel, ConfigDict
 
 from residency._io import read_document, validate
 from residency.errors import PolicyError
-from residency.graph import components
 from residency.model import (
     ANY_COUNTRY,
     Basis,
@@ -32,6 +31,7 @@ from residency.model import (
     Transfer,
 )
 from residency.policy.pack import PolicyPack
+from residency.reports._reach import Condensed, condense
 from residency.reports.ropa import Scope, activities_of, safeguard_of
 
 DPV_FILE = "dpv.yaml"
@@ -273,8 +273,7 @@ class _Downstream:
 
     def __init__(self, scope: Scope, regimes: frozenset[str], categories: frozenset[str],
                  parts: dict[tuple[str, frozenset[str]], dict[str, str]],
-                 graphs: dict[frozenset[str], tuple[list[list[int]], list[set[int]],
-                                                    list[int]]]) -> None:
+                 graphs: dict[frozenset[str], Condensed]) -> None:
         links: dict[str, list[str]] = {}
         for g in sorted(regimes):
             piece = parts.get((g, categories))
@@ -289,7 +288,7 @@ class _Downstream:
                     links.setdefault(sid, []).append(text)
         graph = graphs.get(categories)
         if graph is None:
-            graph = graphs[categories] = _condensed(scope, categories)
+            graph = graphs[categories] = condense(scope.successors(categories))
         self.comps, self.csucc, self.comp_of = graph
         self.scope, self.links = scope, links
         self.suffix = "+".join(sorted(regimes)) + ("/" + "+".join(sorted(categories))
@@ -336,23 +335,6 @@ class _Downstream:
             stack.extend(d for d in reversed(next_) if not self.written[d])
 
 
-def _condensed(scope: Scope, categories: frozenset[str]
-               ) -> tuple[list[list[int]], list[set[int]], list[int]]:
-    """The flow graph's components (sinks first), their successors, each system's one."""
-    succ = scope.successors(categories)
-    comps = components(succ)
-    comp_of = [0] * len(succ)
-    for c, members in enumerate(comps):
-        for v in members:
-            comp_of[v] = c
-    csucc: list[set[int]] = [set() for _ in comps]
-    for v, ws in enumerate(succ):
-        for w in ws:
-            if comp_of[w] != comp_of[v]:
-                csucc[comp_of[v]].add(comp_of[w])
-    return comps, csucc, comp_of
-
-
 def context(m: DpvMap) -> dict[str, str]:
     return {**m.doc.namespaces, "dct": "http://purl.org/dc/terms/",
             "rdfs": "http://www.w3.org/2000/01/rdf-schema#"}
@@ -378,7 +360,7 @@ def write_dpv(report: Report, pack: PolicyPack, datamap: DataMap,
             emit(_party(parties[pid]))
     scope = Scope(report)
     parts: dict[tuple[str, frozenset[str]], dict[str, str]] = {}
-    graphs: dict[frozenset[str], tuple[list[list[int]], list[set[int]], list[int]]] = {}
+    graphs: dict[frozenset[str], Condensed] = {}
     tables: dict[tuple[frozenset[str], frozenset[str]], _Downstream] = {}
     for a, _derived in activities_of(datamap, report, parties):
         key = (scope.regimes(a.systems, pack, parties), a.data_categories)
